@@ -1,0 +1,250 @@
+"""The MixUp layer: on (x, y) batches, and inside a model."""
+
+import keras
+from keras.src.utils import backend_utils
+
+from keras_mixup import mixing
+from keras_mixup import scope as mixup_scope
+
+
+@keras.saving.register_keras_serializable(package="keras_mixup")
+class MixUp(keras.layers.Layer):
+    """mixup (Zhang et al., 2018): train on convex combinations of examples.
+
+    lam ~ Beta(alpha, alpha) (one per batch, or one per example with
+    `per_sample=True`), pairs from a random permutation of the batch, and
+
+        x = lam * x + (1 - lam) * x[perm]
+        y = lam * y + (1 - lam) * y[perm]
+
+    The layer works two ways.
+
+    **On a batch of data** (a tf.data map, or eagerly): call it on `(x, y)`,
+    `(x, y, sample_weight)` or a dict with a `"labels"` key, such as
+    `keras.layers.MixUp`'s `{"images": ..., "labels": ...}` (same keys come
+    back). Inputs may be any nested structure of any rank; they come out in
+    the layer's compute dtype. Labels come out float32: sparse integer labels
+    are one-hot encoded (needs `num_classes`), one-hot, soft, multi-hot and
+    regression targets are mixed as they are. Works in `tf.data` on every
+    backend. Mixes unless called with `training=False`.
+
+    **Inside a model** (on a tensor, a list or a dict of features, at the
+    input or at any hidden layer): the layer mixes the features and records
+    its draw, and `keras_mixup.MixUpModel` mixes the labels with it in `fit`.
+    Mixes only in training; `evaluate`, `predict` and inference see the
+    identity. Calling it in training outside a `MixUpModel` raises, because
+    the labels would silently stay unmixed.
+
+    Args:
+        alpha: Beta(alpha, alpha) parameter, >= 0. 0 is exactly ERM (no
+            mixing). The paper uses 1 on CIFAR, 0.2-0.4 on ImageNet. Can be
+            changed between steps without recompiling (`layer.alpha = 0.0`,
+            or `keras_mixup.AlphaScheduler`).
+        per_sample: one lam per example instead of one per batch.
+        num_classes: number of classes, to one-hot encode sparse labels.
+        label_smoothing: eps; class targets become y * (1 - eps) + eps / K.
+        seed: int seed for reproducible draws.
+        **kwargs: base layer arguments (`name`, `dtype`).
+
+    Example:
+
+    ```python
+    ds = ds.batch(128).map(keras_mixup.MixUp(alpha=1.0, num_classes=10))
+    ```
+    """
+
+    def __init__(
+        self,
+        alpha=1.0,
+        *,
+        per_sample=False,
+        num_classes=None,
+        label_smoothing=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
+        self._initial_alpha = mixing.validate_alpha(alpha)
+        if not isinstance(per_sample, bool):
+            raise ValueError(
+                "Argument `per_sample` must be a bool. "
+                f"Received: per_sample={per_sample!r}"
+            )
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(
+                f"Argument `seed` must be an int or None. Received: seed={seed!r}"
+            )
+        self.per_sample = per_sample
+        self.num_classes = mixing.validate_num_classes(num_classes)
+        self.label_smoothing = mixing.validate_label_smoothing(label_smoothing)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        # A variable, so that schedules change it without retracing.
+        self._alpha = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(self._initial_alpha),
+            trainable=False,
+            name="alpha",
+        )
+        self._ops = backend_utils.DynamicBackend()
+        self._allow_non_tensor_positional_args = True
+        self._convert_input_args = False
+        self.built = True
+
+    @property
+    def alpha(self):
+        """The current alpha (a float); assign to change it between steps."""
+        return float(keras.ops.convert_to_numpy(self._alpha.value))
+
+    @alpha.setter
+    def alpha(self, value):
+        self._alpha.assign(mixing.validate_alpha(value))
+
+    def __call__(self, *args, training=None, **kwargs):
+        # tf.data calls map functions with a tuple's items as arguments.
+        inputs = args[0] if len(args) == 1 else tuple(args)
+        if not args:
+            inputs = kwargs.pop("inputs")
+        leaves = keras.tree.flatten(inputs)
+        if not leaves or any(isinstance(t, keras.KerasTensor) for t in leaves):
+            return super().__call__(inputs, training=training, **kwargs)
+        in_tf_data = (
+            backend_utils.in_tf_graph()
+            and keras.backend.backend() != "tensorflow"
+            and not _in_jax_trace(leaves[0])
+        )
+        if in_tf_data:
+            # A tf.data pipeline while Keras runs on another backend.
+            self._ops.set_backend("tensorflow")
+        try:
+            # Keras refuses nested arguments that mix arrays and tensors.
+            inputs = mixing.to_tensors(inputs, backend=self._ops)
+            return super().__call__(inputs, training=training, **kwargs)
+        finally:
+            if in_tf_data:
+                self._ops.reset()
+
+    def call(self, inputs, training=None):
+        if _is_data(inputs):
+            return self._mix_data(inputs, training)
+        return self._mix_features(inputs, training)
+
+    # -- on (x, y) batches ----------------------------------------------------
+
+    def _mix_data(self, data, training):
+        x, y, sample_weight, repack = mixing.unpack_data(data, name="inputs")
+        b = self._ops
+        x, y, sample_weight = mixing.to_tensors((x, y, sample_weight), backend=b)
+        if b.name != keras.backend.backend():
+            # A tf.data graph under another backend: the alpha variable and
+            # the seed state live on that backend, so use TF-side copies.
+            alpha = self.alpha
+            seed = self._tf_data_seed_generator()
+        else:
+            alpha = self._alpha.value
+            seed = self.seed_generator
+        if training is False:
+            alpha = 0.0
+        x, y, sample_weight = mixing.mixup_batch(
+            x, y, sample_weight,
+            seed=seed,
+            alpha=alpha,
+            per_sample=self.per_sample,
+            num_classes=self.num_classes,
+            label_smoothing=self.label_smoothing,
+            dtype=self.compute_dtype,
+            backend=b,
+        )
+        return repack(x, y, sample_weight)
+
+    def _tf_data_seed_generator(self):
+        if not hasattr(self, "_tf_seed_generator"):
+            with keras.src.utils.tracking.DotNotTrackScope():
+                self._tf_seed_generator = _make_tf_seed_generator(
+                    self.seed, self._ops
+                )
+        return self._tf_seed_generator
+
+    # -- inside a model -------------------------------------------------------
+
+    def _mix_features(self, inputs, training):
+        b = self._ops
+        inputs = keras.tree.map_structure(
+            lambda t: b.cast(t, self.compute_dtype)
+            if keras.backend.is_float_dtype(keras.backend.standardize_dtype(t.dtype))
+            else t,
+            inputs,
+        )
+        if not training:
+            return inputs
+        scope = mixup_scope.current()
+        if scope is None:
+            raise RuntimeError(
+                f"The MixUp layer '{self.name}' was called with training=True "
+                "on features (not on an (x, y) batch) outside a "
+                "keras_mixup.MixUpModel, so the labels would not be mixed with "
+                "its lam and pairs. Wrap the model: "
+                "`model = keras_mixup.MixUpModel(model)`, then compile and fit "
+                "it. To mix data with labels, call the layer on (x, y) or use "
+                "keras_mixup.mixup_map in tf.data."
+            )
+        return scope.mix(self, inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def compute_output_spec(self, inputs, training=None):
+        if _is_data(inputs):
+            return super().compute_output_spec(inputs, training=training)
+        return keras.tree.map_structure(
+            lambda t: keras.KerasTensor(
+                t.shape,
+                dtype=self.compute_dtype
+                if keras.backend.is_float_dtype(t.dtype)
+                else t.dtype,
+            ),
+            inputs,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "alpha": self._initial_alpha,
+                "per_sample": self.per_sample,
+                "num_classes": self.num_classes,
+                "label_smoothing": self.label_smoothing,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+
+def _is_data(inputs):
+    """(x, y[, w]) tuples and dicts with labels are data; the rest features."""
+    if isinstance(inputs, tuple):
+        return True
+    return isinstance(inputs, dict) and mixing.LABEL_KEY in inputs
+
+
+def _in_jax_trace(tensor):
+    if keras.backend.backend() != "jax":
+        return False
+    import jax
+
+    return isinstance(tensor, jax.core.Tracer)
+
+
+def _make_tf_seed_generator(seed, tf_backend):
+    """A SeedGenerator whose state is a tf.Variable, usable in tf.data.
+
+    Created outside any graph being traced (init scope), as TensorFlow
+    requires for variables.
+    """
+    import tensorflow as tf
+
+    with tf.init_scope():
+        return keras.random.SeedGenerator(
+            seed, backend=backend_utils.DynamicBackend("tensorflow")
+        )

@@ -1,0 +1,539 @@
+"""The mathematics of mixup, as small pure functions.
+
+Every entry point (the `MixUp` layer, `mixup_map`, `MixUpModel`, `MixUpGAN`)
+calls these and nothing else does the maths. Each function takes an optional
+`backend` namespace (default: the running Keras backend). The tf.data map
+passes TensorFlow's, so the same code runs on TF ops inside a `tf.data`
+pipeline while Keras itself runs on JAX: the approach of Keras's own
+`DataLayer`.
+
+The sampler works in log space: lam = sigmoid(log G1 - log G2) with
+G1, G2 ~ Gamma(alpha), and log G(alpha) = log G(alpha + 1) + log(U) / alpha.
+Small alphas never underflow to 0/0 (no NaN, no spike at 0.5), and the
+Marsaglia-Tsang draws use only normal and uniform variates, so the sampler
+compiles under XLA (TF `jit_compile=True`, TPU) and `jax.jit`, unlike
+`keras.random.beta`.
+"""
+
+import math
+
+import keras
+from keras.src.utils import backend_utils
+
+# Marsaglia-Tsang candidates drawn side by side per Gamma variate. The shape
+# is boosted to alpha + 1 >= 1, where one candidate is accepted with
+# probability >= 0.95, so all 16 are rejected with probability < 1e-20.
+_GAMMA_CANDIDATES = 16
+_INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+               "uint64", "bool")
+
+
+def current_backend():
+    """The running Keras backend as a namespace of `numpy`, `random`, `nn`..."""
+    return backend_utils.DynamicBackend()
+
+
+def _ns(backend):
+    return backend if backend is not None else current_backend()
+
+
+def is_integer_dtype(dtype):
+    return keras.backend.standardize_dtype(dtype) in _INT_DTYPES
+
+
+# ----------------------------------------------------------------------------
+# Sampling: lam and pairs.
+
+
+def _log_gamma_plus_one(seed, shape_param, shape, b):
+    """log of Gamma(shape_param + 1) variates, Marsaglia & Tsang (2000)."""
+    np_, rnd = b.numpy, b.random
+    d = shape_param + (1.0 - 1.0 / 3.0)
+    c = 1.0 / np_.sqrt(9.0 * d)
+    candidates = tuple(shape) + (_GAMMA_CANDIDATES,)
+    z = rnd.normal(candidates, dtype="float32", seed=seed)
+    # 1 - U lies in (0, 1]: its log is finite.
+    log_u = np_.log1p(-rnd.uniform(candidates, dtype="float32", seed=seed))
+    d_ = np_.expand_dims(d, -1)
+    v = (1.0 + np_.expand_dims(c, -1) * z) ** 3
+    positive = v > 0.0
+    log_v = np_.log(np_.where(positive, v, 1.0))
+    accepted = np_.logical_and(
+        positive, log_u < 0.5 * z * z + d_ - d_ * v + d_ * log_v
+    )
+    first = np_.argmax(b.cast(accepted, "int32"), axis=-1)
+    log_v = np_.squeeze(
+        np_.take_along_axis(log_v, np_.expand_dims(first, -1), axis=-1), -1
+    )
+    # If every candidate is rejected (p < 1e-20) fall back to the mode.
+    log_v = np_.where(np_.any(accepted, axis=-1), log_v, 0.0)
+    return np_.log(d) + log_v
+
+
+def _log_gamma(seed, alpha, shape, b):
+    """log of Gamma(alpha) variates for alpha > 0, without underflow."""
+    np_ = b.numpy
+    log_g = _log_gamma_plus_one(seed, alpha, shape, b)
+    log_u = np_.log1p(-b.random.uniform(shape, dtype="float32", seed=seed))
+    return log_g + log_u / alpha
+
+
+def sample_beta_logit(seed, alpha, shape=(), *, backend=None):
+    """log(lam / (1 - lam)) for lam ~ Beta(alpha, alpha); alpha > 0.
+
+    Exposed for tests: the logit resolves the tails that float32 `lam` rounds
+    to exactly 0 or 1 when alpha is small.
+    """
+    b = _ns(backend)
+    shape = tuple(shape)
+    alpha = b.numpy.broadcast_to(b.cast(alpha, "float32"), (2,) + shape)
+    # Both Gamma variates in one draw: independent, whatever the seed.
+    log_g = _log_gamma(seed, alpha, (2,) + shape, b)
+    return log_g[0] - log_g[1]
+
+
+def sample_lambda(seed, alpha, shape=(), *, backend=None):
+    """lam ~ Beta(alpha, alpha) as float32, of the given shape.
+
+    Args:
+        seed: a `keras.random.SeedGenerator`; each call advances it.
+        alpha: Python number or scalar tensor (a schedule's variable), >= 0.
+            alpha == 0 gives lam == 1 exactly (ERM).
+        shape: `()` for one lam per batch, `(batch_size,)` for one per example.
+    """
+    b = _ns(backend)
+    if isinstance(alpha, (int, float)):
+        if alpha == 0:
+            return b.numpy.ones(shape, dtype="float32")
+        return b.nn.sigmoid(sample_beta_logit(seed, alpha, shape, backend=b))
+    alpha = b.cast(alpha, "float32")
+    positive = alpha > 0.0
+    safe_alpha = b.numpy.where(positive, alpha, 1.0)
+    lam = b.nn.sigmoid(sample_beta_logit(seed, safe_alpha, shape, backend=b))
+    return b.numpy.where(positive, lam, 1.0)
+
+
+def sample_permutation(seed, batch_size, *, groups=1, backend=None):
+    """A uniformly random permutation of `range(batch_size)` as int32.
+
+    With `groups > 1` the batch is split into `groups` contiguous blocks of
+    equal size and each is permuted within itself: under data parallelism
+    (one block per device) pairs never cross devices, so mixing adds no
+    communication. `batch_size` must then be divisible by `groups`.
+    """
+    b = _ns(backend)
+    np_ = b.numpy
+    if groups == 1:
+        keys = b.random.uniform((batch_size,), dtype="float32", seed=seed)
+        return b.cast(np_.argsort(keys), "int32")
+    block = batch_size // groups
+    keys = b.random.uniform((groups, block), dtype="float32", seed=seed)
+    offsets = np_.expand_dims(np_.arange(groups, dtype="int32") * block, -1)
+    perm = b.cast(np_.argsort(keys, axis=-1), "int32") + offsets
+    return np_.reshape(perm, (batch_size,))
+
+
+# ----------------------------------------------------------------------------
+# Mixing.
+
+
+def mix(tree, lam, perm, *, backend=None):
+    """lam * t + (1 - lam) * t[perm] for every tensor `t` in a nested structure.
+
+    Works on any rank (batch axis first). `lam` is a scalar or of shape
+    (batch_size,); it is cast to each tensor's dtype, so a bfloat16 batch is
+    mixed in bfloat16 (half the memory traffic).
+    """
+    b = _ns(backend)
+    np_ = b.numpy
+
+    def mix_one(t):
+        rank = len(t.shape)
+        lam_t = b.cast(lam, t.dtype)
+        if len(lam_t.shape) == 1:
+            lam_t = np_.reshape(lam_t, (-1,) + (1,) * (rank - 1))
+        return lam_t * t + (1.0 - lam_t) * np_.take(t, perm, axis=0)
+
+    return keras.tree.map_structure(mix_one, tree)
+
+
+def smooth_labels(y, label_smoothing, *, backend=None):
+    """Label smoothing of the paper's ablation: eps/K for every wrong class.
+
+    y * (1 - eps) + eps / K, with K the size of the last (class) axis.
+    """
+    if not label_smoothing:
+        return y
+    num_classes = y.shape[-1]
+    return y * (1.0 - label_smoothing) + label_smoothing / num_classes
+
+
+def _check_label_range(y, num_classes, b):
+    """Sparse labels must lie in [0, num_classes): loudly, in every mode."""
+    message = (
+        f"Sparse labels must be integers in [0, num_classes) = [0, {num_classes})"
+    )
+    if b.name == "tensorflow":
+        import tensorflow as tf
+
+        if tf.executing_eagerly():
+            _raise_if_out_of_range(keras.ops.convert_to_numpy(y), num_classes)
+            return y
+        ok = tf.reduce_all((y >= 0) & (y < num_classes))
+        with tf.control_dependencies([tf.debugging.Assert(ok, [message, y])]):
+            return tf.identity(y)
+    if b.name == "jax":
+        import jax
+
+        if isinstance(y, jax.core.Tracer):
+            # Inside jit: the callback raises when the step runs.
+            jax.debug.callback(_raise_if_out_of_range, y, num_classes)
+            return y
+    _raise_if_out_of_range(keras.ops.convert_to_numpy(y), num_classes)
+    return y
+
+
+def _raise_if_out_of_range(values, num_classes):
+    import numpy as np
+
+    values = np.asarray(values)
+    bad = (values < 0) | (values >= num_classes)
+    if bad.any():
+        raise ValueError(
+            "Sparse labels must be integers in [0, num_classes) = "
+            f"[0, {num_classes}). Received labels with values "
+            f"{sorted(set(values[bad].ravel().tolist()))[:10]}"
+        )
+
+
+def prepare_labels(y, *, num_classes=None, label_smoothing=0.0, backend=None):
+    """Targets that can be mixed: float32, class targets one-hot and smoothed.
+
+    - Integer labels of shape (B,) or (B, 1) are sparse class indices: one-hot
+      encoded with `num_classes` (required: they are never broadcast).
+      Integer labels with a last axis other than 1 and `num_classes`
+      are sparse indices per position, e.g. (B, T) -> (B, T, K); with a last
+      axis equal to `num_classes` (or no `num_classes`) they are multi-hot.
+    - Float labels are one-hot, soft, multi-hot or regression targets and are
+      mixed as they are. With `num_classes`, a class axis must match it.
+    - `label_smoothing` applies to every class target (last axis > 1) and is
+      refused for targets without a class axis.
+    """
+    b = _ns(backend)
+    rank = len(y.shape)
+    if rank == 0:
+        raise ValueError(
+            "Expected labels with a batch axis first, of shape (batch_size, ...)."
+            f" Received labels of shape {tuple(y.shape)} (rank 0)."
+        )
+    last = y.shape[-1] if rank > 1 else None
+    if is_integer_dtype(y.dtype) and keras.backend.standardize_dtype(
+        y.dtype
+    ) != "bool":
+        sparse = rank == 1 or last == 1 or (
+            num_classes is not None and last is not None and last != num_classes
+        )
+        if sparse:
+            if num_classes is None:
+                raise ValueError(
+                    "Sparse integer labels need `num_classes` to be one-hot "
+                    "encoded before mixing (mixing class indices, or "
+                    "broadcasting them to (batch_size, batch_size), would be "
+                    f"wrong). Received labels of shape {tuple(y.shape)} and "
+                    f"dtype {keras.backend.standardize_dtype(y.dtype)} with "
+                    "num_classes=None. Pass `num_classes=K`, or one-hot "
+                    "encode the labels."
+                )
+            if last == 1:
+                y = b.numpy.squeeze(y, -1)
+            y = _check_label_range(y, num_classes, b)
+            y = b.nn.one_hot(y, num_classes, dtype="float32")
+            return smooth_labels(y, label_smoothing, backend=b)
+    y = b.cast(y, "float32")
+    if num_classes is not None and last is not None and last not in (
+        1, num_classes
+    ):
+        raise ValueError(
+            f"Expected labels with a class axis of size num_classes="
+            f"{num_classes} (one-hot or soft), or sparse integer labels of "
+            f"shape (batch_size,). Received float labels of shape "
+            f"{tuple(y.shape)}."
+        )
+    if label_smoothing:
+        if last is None or last == 1:
+            raise ValueError(
+                "`label_smoothing` applies to class targets (one-hot, soft or "
+                "sparse labels with num_classes). Received label_smoothing="
+                f"{label_smoothing} with targets of shape {tuple(y.shape)}, "
+                "which have no class axis (regression or binary targets)."
+            )
+        y = smooth_labels(y, label_smoothing, backend=b)
+    return y
+
+
+def to_tensors(tree, *, backend=None):
+    """Convert every array of a nested structure to the backend's tensors."""
+    b = _ns(backend)
+    return keras.tree.map_structure(
+        lambda t: None if t is None else b.convert_to_tensor(t), tree
+    )
+
+
+def prepare_inputs(tree, dtype, *, backend=None):
+    """Cast every input tensor (uint8 images included) to `dtype`."""
+    b = _ns(backend)
+    return keras.tree.map_structure(lambda t: b.cast(t, dtype), tree)
+
+
+def batch_size_of(tree, *, backend=None, name="inputs"):
+    """The (static if known, else dynamic) batch size of a nested structure."""
+    b = _ns(backend)
+    leaves = keras.tree.flatten(tree)
+    if not leaves:
+        raise ValueError(f"Expected at least one tensor in `{name}`. Received {tree}.")
+    for t in leaves:
+        if len(t.shape) == 0:
+            raise ValueError(
+                f"Expected every tensor in `{name}` to have a batch axis first. "
+                f"Received a scalar (shape ()) in {name}."
+            )
+    return b.shape(leaves[0])[0]
+
+
+def check_same_batch(tensors_by_name, *, backend=None):
+    """Every tensor of every named structure shares the batch size.
+
+    Static sizes are compared at trace time; unknown (tf.data) sizes are
+    asserted when the graph runs.
+    """
+    b = _ns(backend)
+    named = [
+        (name, t)
+        for name, tree in tensors_by_name.items()
+        if tree is not None
+        for t in keras.tree.flatten(tree)
+    ]
+    ref_name, ref = named[0]
+    dynamic = []
+    for name, t in named[1:]:
+        if len(t.shape) == 0:
+            raise ValueError(
+                f"Expected `{name}` to have a batch axis first. "
+                f"Received a scalar (shape ())."
+            )
+        n_ref, n = ref.shape[0], t.shape[0]
+        if n_ref is not None and n is not None:
+            if n_ref != n:
+                raise ValueError(
+                    f"Expected `{name}` to have the same batch size as "
+                    f"`{ref_name}`. Received {ref_name} with batch size {n_ref} "
+                    f"(shape {tuple(ref.shape)}) and {name} with batch size {n} "
+                    f"(shape {tuple(t.shape)})."
+                )
+        else:
+            dynamic.append((name, t))
+    if dynamic and b.name == "tensorflow":
+        import tensorflow as tf
+
+        if not tf.executing_eagerly():
+            ref_n = tf.shape(ref)[0]
+            for name, t in dynamic:
+                tf.debugging.assert_equal(
+                    tf.shape(t)[0], ref_n,
+                    message=f"Expected `{name}` to have the same batch size as "
+                    f"`{ref_name}`.",
+                )
+
+
+def validate_alpha(alpha, name="alpha"):
+    """A float alpha >= 0, finite; raises ValueError naming the argument."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+        try:
+            import numpy as np
+
+            if isinstance(alpha, np.generic) and np.issubdtype(
+                alpha.dtype, np.number
+            ):
+                alpha = float(alpha)
+            else:
+                raise TypeError
+        except TypeError:
+            raise ValueError(
+                f"Argument `{name}` must be a non-negative finite number. "
+                f"Received: {name}={alpha!r} (of type {type(alpha).__name__})"
+            ) from None
+    if not math.isfinite(alpha) or alpha < 0:
+        raise ValueError(
+            f"Argument `{name}` must be a non-negative finite number "
+            f"(0 means no mixing). Received: {name}={alpha}"
+        )
+    return float(alpha)
+
+
+def validate_num_classes(num_classes):
+    if num_classes is None:
+        return None
+    import numpy as np
+
+    if isinstance(num_classes, bool) or not isinstance(
+        num_classes, (int, np.integer)
+    ) or num_classes < 1:
+        raise ValueError(
+            "Argument `num_classes` must be a positive integer or None. "
+            f"Received: num_classes={num_classes!r}"
+        )
+    return int(num_classes)
+
+
+def validate_label_smoothing(label_smoothing):
+    if isinstance(label_smoothing, bool) or not isinstance(
+        label_smoothing, (int, float)
+    ) or not (0.0 <= label_smoothing < 1.0):
+        raise ValueError(
+            "Argument `label_smoothing` must be a number in [0, 1). "
+            f"Received: label_smoothing={label_smoothing!r}"
+        )
+    return float(label_smoothing)
+
+
+# ----------------------------------------------------------------------------
+# A whole batch: inputs, labels and sample weights with one draw.
+
+
+def draw(seed, alpha, batch_size, *, per_sample=False, groups=1, backend=None):
+    """One mixup draw for a batch: (lam, perm).
+
+    lam is float32 of shape () (the paper: one per batch) or (batch_size,).
+    """
+    b = _ns(backend)
+    lam = sample_lambda(seed, alpha, (batch_size,) if per_sample else (),
+                        backend=b)
+    perm = sample_permutation(seed, batch_size, groups=groups, backend=b)
+    return lam, perm
+
+
+def mixup_batch(
+    x,
+    y=None,
+    sample_weight=None,
+    *,
+    seed,
+    alpha,
+    per_sample=False,
+    num_classes=None,
+    label_smoothing=0.0,
+    dtype="float32",
+    groups=1,
+    backend=None,
+):
+    """Mix a batch the way every entry point does. Returns (x, y, sample_weight).
+
+    Inputs (any nested structure, any rank) are cast to `dtype` (integer
+    images included); labels become float32 targets (see `prepare_labels`);
+    sample weights become float32. All three are mixed with the same lam and
+    pairs. `alpha` may be a Python number (0 skips mixing entirely) or a
+    scalar tensor/variable (alpha == 0 then selects the unmixed batch, so
+    ERM stays bit-identical).
+    """
+    b = _ns(backend)
+    check_same_batch({"x": x, "y": y, "sample_weight": sample_weight}, backend=b)
+    x = prepare_inputs(x, dtype, backend=b)
+    if y is not None:
+        y = keras.tree.map_structure(
+            lambda t: prepare_labels(
+                t, num_classes=num_classes, label_smoothing=label_smoothing,
+                backend=b,
+            ),
+            y,
+        )
+    if sample_weight is not None:
+        sample_weight = keras.tree.map_structure(
+            lambda t: b.cast(t, "float32"), sample_weight
+        )
+    batch = (x, y, sample_weight)
+    present = tuple(part for part in batch if part is not None)
+
+    if isinstance(alpha, (int, float)):
+        if alpha > 0:
+            lam, perm = draw(seed, alpha, batch_size_of(x, backend=b),
+                             per_sample=per_sample, groups=groups, backend=b)
+            present = mix(present, lam, perm, backend=b)
+    else:
+        # Draw outside the cond: the seed's state update must not happen in
+        # a branch (on JAX it would leak a tracer).
+        lam, perm = draw(seed, alpha, batch_size_of(x, backend=b),
+                         per_sample=per_sample, groups=groups, backend=b)
+        present = b.cond(
+            b.cast(alpha, "float32") > 0.0,
+            lambda: mix(present, lam, perm, backend=b),
+            lambda: present,
+        )
+    parts = iter(present)
+    return tuple(next(parts) if part is not None else None for part in batch)
+
+
+# Keys of `keras.layers.MixUp`'s dict form that are not model inputs.
+LABEL_KEY = "labels"
+SAMPLE_WEIGHT_KEYS = ("sample_weight", "sample_weights")
+_UNMIXABLE_KEYS = ("bounding_boxes", "segmentation_masks")
+
+
+def unpack_data(data, *, name="data"):
+    """Split a batch into (x, y, sample_weight, repack).
+
+    Accepts Keras's (x, y) and (x, y, sample_weight) tuples and dicts with a
+    "labels" key such as `keras.layers.MixUp`'s {"images": ..., "labels": ...};
+    `repack(x, y, sample_weight)` rebuilds the caller's structure.
+    """
+    if isinstance(data, dict):
+        if LABEL_KEY not in data:
+            raise ValueError(
+                f'Expected `{name}` as (x, y), (x, y, sample_weight) or a dict '
+                f'with a "labels" key. Received a dict with keys '
+                f"{sorted(data)}."
+            )
+        refused = [k for k in _UNMIXABLE_KEYS if k in data]
+        if refused:
+            raise ValueError(
+                f"mixup blends whole examples and has no meaning for {refused}. "
+                f"Received `{name}` with keys {sorted(data)}; remove {refused} "
+                "or use a detection/segmentation-aware augmentation."
+            )
+        weight_keys = [k for k in SAMPLE_WEIGHT_KEYS if k in data]
+        input_keys = [
+            k for k in data if k != LABEL_KEY and k not in SAMPLE_WEIGHT_KEYS
+        ]
+        if not input_keys:
+            raise ValueError(
+                f"Expected `{name}` to hold inputs besides labels and sample "
+                f"weights. Received a dict with keys {sorted(data)}."
+            )
+        single = len(input_keys) == 1
+        x = data[input_keys[0]] if single else {k: data[k] for k in input_keys}
+        sw = data[weight_keys[0]] if weight_keys else None
+
+        def repack(x, y, sw):
+            out = dict(data)
+            out.update({input_keys[0]: x} if single else x)
+            out[LABEL_KEY] = y
+            if weight_keys:
+                out[weight_keys[0]] = sw
+            return out
+
+        return x, data[LABEL_KEY], sw, repack
+    if isinstance(data, (tuple, list)) and len(data) in (2, 3):
+        kind = type(data)
+
+        def repack(x, y, sw):
+            return kind((x, y) if len(data) == 2 else (x, y, sw))
+
+        return data[0], data[1], data[2] if len(data) == 3 else None, repack
+    received = (
+        f"a {type(data).__name__} of length {len(data)}"
+        if isinstance(data, (tuple, list))
+        else f"{type(data).__name__}"
+    )
+    raise ValueError(
+        f'Expected `{name}` as (x, y), (x, y, sample_weight) or a dict with a '
+        f'"labels" key. Received {received}.'
+    )
