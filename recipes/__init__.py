@@ -1,0 +1,1 @@
+"""Recipes that reproduce the experiments of the mixup paper (see README.md)."""

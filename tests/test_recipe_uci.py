@@ -1,0 +1,296 @@
+"""recipes/uci.py: the UCI tabular recipe (paper section 3.6, Table 4)."""
+
+import csv
+import json
+import socket
+import time
+import urllib.error
+
+import keras
+import numpy as np
+import pytest
+import sklearn.datasets
+
+from recipes import common, uci
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """`python -m recipes.uci --smoke` once (iris, 1 seed, 1 epoch, ERM and
+    mixup alpha=1); the tests below read what it wrote."""
+    workdir = tmp_path_factory.mktemp("uci-smoke")
+    results = uci.main(["--smoke", "--workdir", str(workdir)])
+    return workdir, results
+
+
+def test_smoke_writes_config_json(smoke_run):
+    workdir, _ = smoke_run
+    written = json.loads((workdir / "config.json").read_text())
+    assert written["recipe"] == "uci"
+    assert written["keras_backend"] == keras.backend.backend()
+    assert written["config"]["datasets"] == ["iris"]
+    assert written["config"]["epochs"] == 1 and written["config"]["seeds"] == 1
+    assert written["config"]["batch_size"] == 16
+    assert written["config"]["hidden"] == [128, 128]
+    assert written["versions"]["keras"] == keras.__version__
+
+
+def test_smoke_writes_history_results_and_chart(smoke_run):
+    workdir, results = smoke_run
+    with open(workdir / "history.csv", newline="") as file:
+        history = list(csv.DictReader(file))
+    assert [(r["epoch"], r["dataset"], r["method"], r["alpha"]) for r in history] == [
+        ("0", "iris", "erm", "0.0"), ("0", "iris", "mixup", "1.0"),
+    ]
+    assert all(float(r["loss"]) > 0 for r in history)
+
+    saved = json.loads((workdir / "results.json").read_text())
+    assert saved["trained_runs"] == 2 and saved["skipped_runs"] == 0
+    iris = saved["summary"]["iris"]
+    assert iris["paper ERM"] == 21.3 and iris["paper mixup"] == 17.3
+    for label in ("ERM", "mixup α=1"):
+        assert iris[label]["n"] == 1
+        assert 0.0 <= iris[label]["mean"] <= 100.0
+    # 30 test examples: errors are multiples of 1/30.
+    for run in saved["runs"]:
+        assert run["n_train"] == 120 and run["n_test"] == 30
+        assert round(run["test_error"] * 30 / 100, 6).is_integer()
+    assert results["summary"] == saved["summary"]
+
+    with open(workdir / "results.csv", newline="") as file:
+        table = list(csv.reader(file))
+    assert table[0][:4] == ["dataset", "classes", "train/test", "ERM mean"]
+    assert table[1][:3] == ["iris", "3", "120/30"]
+    assert (workdir / "results.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_smoke_prints_table_beside_the_paper(smoke_run):
+    _, results = smoke_run
+    lines = results["table"].splitlines()
+    assert lines[0].startswith("Test error (%), mean ± std over 1 seed(s), 1 epoch(s)")
+    assert lines[1].split() == [
+        "dataset", "classes", "train/test", "ERM", "mixup", "α=1", "paper", "ERM",
+        "paper", "mixup",
+    ]
+    assert lines[3].split()[:3] == ["iris", "3", "120/30"]
+    assert lines[3].split()[-2:] == ["21.3", "17.3"]
+
+
+def test_resume_trains_nothing_already_done(smoke_run, monkeypatch, capsys):
+    workdir, first = smoke_run
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("a completed run was trained again")
+
+    monkeypatch.setattr(uci, "train_one", must_not_train)
+    again = uci.main(["--smoke", "--workdir", str(workdir)])
+    assert again["trained_runs"] == 0 and again["skipped_runs"] == 2
+    assert again["summary"] == first["summary"]
+    assert "2 already done" in capsys.readouterr().out
+
+
+def test_resume_with_other_settings_is_refused(smoke_run, capsys):
+    workdir, _ = smoke_run
+    with pytest.raises(SystemExit) as exit_info:
+        uci.main(["--smoke", "--epochs", "2", "--workdir", str(workdir)])
+    assert exit_info.value.code == 2
+    assert "epochs: 1 then, 2 now" in capsys.readouterr().err
+
+
+def test_killed_run_continues_where_it_stopped(tmp_path, monkeypatch):
+    real_train_one = uci.train_one
+    calls = []
+
+    def killed_on_second_run(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")
+        return real_train_one(*args, **kwargs)
+
+    monkeypatch.setattr(uci, "train_one", killed_on_second_run)
+    with pytest.raises(KeyboardInterrupt):
+        uci.main(["--smoke", "--workdir", str(tmp_path)])
+    assert len((tmp_path / "rows.jsonl").read_text().splitlines()) == 1
+
+    monkeypatch.setattr(uci, "train_one", real_train_one)
+    results = uci.main(["--smoke", "--workdir", str(tmp_path)])
+    assert results["trained_runs"] == 1 and results["skipped_runs"] == 1
+    assert [(r["method"], r["alpha"]) for r in results["runs"]] == [
+        ("erm", 0.0), ("mixup", 1.0),
+    ]
+
+
+def _write_csv(path, header=True):
+    rng = np.random.default_rng(0)
+    with open(path, "w", newline="") as file:
+        writer = csv.writer(file)
+        if header:
+            writer.writerow(["width", "colour", "height", "species"])
+        for i in range(40):
+            species = ["setosa", "versicolor"][i % 2]
+            width = rng.normal(loc=3.0 * (i % 2), scale=0.5)
+            colour = ["red", "blue", "?"][i % 3]
+            height = "?" if i == 5 else f"{rng.normal():.3f}"
+            writer.writerow([f"{width:.3f}", colour, height, species])
+
+
+def test_load_csv_encodes_features_and_labels(tmp_path):
+    _write_csv(tmp_path / "plants.csv")
+    data = uci.load_csv(str(tmp_path / "plants.csv"), "species")
+    assert data.name == "csv:plants"
+    assert data.num_classes == 2
+    assert data.labels.tolist() == [0, 1] * 20
+    # width, colour one-hot (blue, red; '?' -> zeros), height (missing -> NaN)
+    assert data.features.shape == (40, 4)
+    assert data.features[2, 1:3].tolist() == [0.0, 0.0]
+    assert data.features[0, 1:3].tolist() == [0.0, 1.0]
+    assert np.isnan(data.features[5, 3]) and np.isfinite(np.delete(data.features, 5, 0)).all()
+
+
+def test_load_csv_without_header_takes_a_column_index(tmp_path):
+    path = tmp_path / "numbers.csv"
+    path.write_text("".join(f"{i * 0.5},{i % 3},{i % 2}\n" for i in range(12)))
+    data = uci.load_csv(str(path), "-1")
+    assert data.num_classes == 2 and data.features.shape == (12, 2)
+    assert data.labels.tolist() == [i % 2 for i in range(12)]
+
+
+def test_load_csv_bad_input_gets_clear_errors(tmp_path):
+    _write_csv(tmp_path / "plants.csv")
+    with pytest.raises(common.RecipeError, match="'kind' is not a column.*width, colour"):
+        uci.load_csv(str(tmp_path / "plants.csv"), "kind")
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("a,b\n1,2\n3\n4,5\n6,7\n8,9\n")
+    with pytest.raises(common.RecipeError, match="line 3 has 1 fields, expected 2"):
+        uci.load_csv(str(ragged), "b")
+    with pytest.raises(common.RecipeError, match="cannot read --csv"):
+        uci.load_csv(str(tmp_path / "absent.csv"), "b")
+
+
+def test_csv_dataset_trains_end_to_end(tmp_path):
+    _write_csv(tmp_path / "plants.csv")
+    config = uci.UCIConfig(
+        csv=str(tmp_path / "plants.csv"), target="species", seeds=1, epochs=1
+    )
+    assert config.dataset_names() == ("csv:plants",)  # --csv alone: no default sets
+    results = uci.train(config, tmp_path / "run")
+    assert results["trained_runs"] == 2
+    runs = results["runs"]
+    assert [r["dataset"] for r in runs] == ["csv:plants", "csv:plants"]
+    assert runs[0]["n_train"] == 32 and runs[0]["n_test"] == 8
+    assert results["summary"]["csv:plants"]["paper ERM"] is None
+
+
+def test_corrupt_labels_changes_exactly_the_fraction():
+    labels = np.arange(200) % 10
+    noisy, changed = uci.corrupt_labels(labels, 0.4, 10, np.random.default_rng(3))
+    assert len(changed) == 80
+    assert np.flatnonzero(noisy != labels).tolist() == changed.tolist()
+    assert noisy.min() >= 0 and noisy.max() <= 9
+    again, _ = uci.corrupt_labels(labels, 0.4, 10, np.random.default_rng(3))
+    assert (again == noisy).all()  # same seed, same corruption
+    other, _ = uci.corrupt_labels(labels, 0.4, 10, np.random.default_rng(4))
+    assert (other != noisy).any()
+    unchanged, none = uci.corrupt_labels(labels, 0.0, 10, np.random.default_rng(3))
+    assert len(none) == 0 and (unchanged == labels).all()
+
+
+def test_label_noise_touches_train_labels_only():
+    data = uci.load_sklearn("digits")
+    clean = uci.make_split(data, uci.UCIConfig(label_noise=0.0), seed=5)
+    noisy = uci.make_split(data, uci.UCIConfig(label_noise=0.4), seed=5)
+    assert noisy.corrupted == round(0.4 * len(clean.y_train))
+    assert int((noisy.y_train != clean.y_train).sum()) == noisy.corrupted
+    assert (noisy.y_test == clean.y_test).all()  # same split, clean test labels
+    assert np.array_equal(noisy.x_train, clean.x_train)
+
+
+def test_stratified_split_keeps_class_shares_and_rare_classes():
+    labels = np.array([0] * 50 + [1] * 30 + [2] * 1)
+    train, test = uci.stratified_split(labels, 0.2, np.random.default_rng(0))
+    assert np.bincount(labels[test], minlength=3).tolist() == [10, 6, 0]
+    assert np.bincount(labels[train], minlength=3).tolist() == [40, 24, 1]
+    assert sorted(np.concatenate([train, test]).tolist()) == list(range(81))
+
+
+def test_standardize_uses_train_statistics():
+    train = np.array([[1.0, 5.0, np.nan], [3.0, 5.0, 2.0]])
+    test = np.array([[5.0, 7.0, np.nan]])
+    scaled_train, scaled_test = uci.standardize(train, test)
+    assert scaled_train.tolist() == [[-1.0, 0.0, 0.0], [1.0, 0.0, 0.0]]
+    assert scaled_test.tolist() == [[3.0, 2.0, 0.0]]  # constant column: centred
+
+
+def test_offline_openml_fetch_fails_fast_with_instructions(monkeypatch, tmp_path):
+    def offline(*args, **kwargs):
+        assert kwargs["data_id"] == 183 and kwargs["n_retries"] <= 1
+        assert socket.getdefaulttimeout() == uci.NETWORK_TIMEOUT_S
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(sklearn.datasets, "fetch_openml", offline)
+    start = time.perf_counter()
+    with pytest.raises(common.RecipeError) as error:
+        uci.load_openml("abalone", str(tmp_path))
+    assert time.perf_counter() - start < 5
+    message = str(error.value)
+    for expected in ["'abalone'", str(tmp_path), "OpenML (data_id 183)",
+                     "Name or service not known", "--csv FILE --target COLUMN",
+                     "iris, wine, breast_cancer, digits"]:
+        assert expected in message
+    assert socket.getdefaulttimeout() is None  # restored
+
+
+def test_cli_stops_before_training_when_data_is_missing(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(
+        sklearn.datasets, "fetch_openml",
+        lambda *a, **k: (_ for _ in ()).throw(urllib.error.URLError("offline")),
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        uci.main(["--datasets", "iris", "arcene", "--workdir", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("python -m recipes.uci: error: dataset 'arcene' is not in the cache")
+    assert "Traceback" not in err
+    assert not (tmp_path / "rows.jsonl").exists()  # nothing trained, iris included
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--alpha", "0"], "alpha 0 is ERM"),
+        (["--alpha", "1", "1"], "lists a value twice"),
+        (["--datasets", "mnist"], "unknown dataset(s) mnist; choose from iris"),
+        (["--csv", "x.csv"], "--csv and --target go together"),
+        (["--label-noise", "1"], "--label-noise must be in [0, 1)"),
+        (["--seeds", "0"], "--seeds must be >= 1"),
+        (["--test-fraction", "0"], "--test-fraction must be in (0, 1)"),
+    ],
+)
+def test_bad_cli_input_is_a_usage_error(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        uci.main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_default_config_is_the_papers_setting_on_offline_data():
+    config = uci.UCIConfig()
+    assert config.datasets == uci.OFFLINE_DATASETS
+    assert (config.epochs, config.batch_size, config.hidden) == (10, 16, (128, 128))
+    assert config.seeds == 10 and config.alpha == (1.0,)
+    units = uci._units(uci.UCIConfig(datasets=("iris",), seeds=2, alpha=(0.5, 8.0)))
+    assert units == [
+        ("iris", 0, "erm", 0.0), ("iris", 0, "mixup", 0.5), ("iris", 0, "mixup", 8.0),
+        ("iris", 1, "erm", 0.0), ("iris", 1, "mixup", 0.5), ("iris", 1, "mixup", 8.0),
+    ]
+
+
+def test_mlp_is_the_papers_net():
+    from recipes import models
+
+    model = models.mlp(4, 3)
+    assert [layer.units for layer in model.layers[1:]] == [128, 128, 3]
+    assert model.layers[1].activation.__name__ == "relu"
+    assert model.count_params() == (4 * 128 + 128) + (128 * 128 + 128) + (128 * 3 + 3)
+    with pytest.raises(ValueError, match="num_classes must be an int >= 2"):
+        models.mlp(4, 1)

@@ -1,0 +1,264 @@
+"""recipes/common.py: CLI from a config dataclass, workdir, resume, tables,
+plots."""
+
+import csv
+import dataclasses
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from recipes import common
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyConfig(common.RecipeConfig):
+    """A toy recipe."""
+
+    steps: int = common.option(100, "training steps", smoke=2)
+    rate: float = common.option(0.1, "learning rate")
+    widths: tuple[int, ...] = common.option((8, 8), "layer widths", smoke=(2,))
+    name: str | None = common.option(None, "optional name", resumable=True)
+    augment: bool = common.option(True, "augment the data")
+
+    def __post_init__(self):
+        if self.steps < 1:
+            raise ValueError(f"--steps must be >= 1, got {self.steps}")
+
+
+def test_parse_config_defaults_and_workdir():
+    invocation = common.parse_config(ToyConfig, "toy", [])
+    assert invocation.config == ToyConfig()
+    assert str(invocation.workdir) == "runs/toy"
+    assert not invocation.smoke
+    assert invocation.explicit == frozenset()
+
+
+def test_parse_config_smoke_values_and_explicit_flags_win():
+    invocation = common.parse_config(
+        ToyConfig, "toy",
+        ["--smoke", "--steps", "5", "--rate", "0.5", "--no-augment", "--seed", "3",
+         "--name", "x"],
+    )
+    assert invocation.config == ToyConfig(
+        seed=3, steps=5, rate=0.5, widths=(2,), name="x", augment=False
+    )
+    assert str(invocation.workdir) == "runs/toy-smoke"
+    assert invocation.explicit == {"steps", "rate", "augment", "seed", "name"}
+    assert common.smoke_config(ToyConfig) == ToyConfig(steps=2, widths=(2,))
+
+
+def test_parse_config_sequences_become_tuples(tmp_path):
+    invocation = common.parse_config(
+        ToyConfig, "toy", ["--widths", "4", "5", "6", "--workdir", str(tmp_path)]
+    )
+    assert invocation.config.widths == (4, 5, 6)
+    assert invocation.workdir == tmp_path
+
+
+def test_bad_values_are_usage_errors(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        common.parse_config(ToyConfig, "toy", ["--steps", "0"])
+    assert exit_info.value.code == 2
+    assert "--steps must be >= 1, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        common.parse_config(ToyConfig, "toy", ["--steps", "many"])
+    assert "invalid int value: 'many'" in capsys.readouterr().err
+
+
+def test_help_lists_every_option_with_defaults(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        common.parse_config(ToyConfig, "toy", ["--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for expected in [
+        "python -m recipes.toy", "A toy recipe.", "--steps", "training steps",
+        "(default: 100; with --smoke: 2)", "--widths", "(default: 8 8;",
+        "--augment, --no-augment", "--seed", "--workdir", "--smoke",
+    ]:
+        assert expected in text
+
+
+def test_run_cli_prints_recipe_errors_without_traceback(capsys, tmp_path):
+    def failing_train(config, workdir):
+        raise common.RecipeError("the data is missing; give --csv")
+
+    with pytest.raises(SystemExit) as exit_info:
+        common.run_cli("toy", ToyConfig, failing_train, ["--workdir", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "python -m recipes.toy: error: the data is missing; give --csv"
+
+
+def test_run_cli_passes_config_and_workdir(tmp_path):
+    seen = {}
+    result = common.run_cli(
+        "toy", ToyConfig, lambda c, w: seen.update(config=c, workdir=w) or "done",
+        ["--smoke", "--workdir", str(tmp_path)],
+    )
+    assert result == "done"
+    assert seen == {"config": common.smoke_config(ToyConfig), "workdir": tmp_path}
+
+
+def test_prepare_workdir_writes_config_json(tmp_path):
+    workdir = common.prepare_workdir(tmp_path / "run", ToyConfig(seed=7), "toy")
+    written = json.loads((workdir / "config.json").read_text())
+    assert written["recipe"] == "toy"
+    assert written["config"] == {
+        "seed": 7, "steps": 100, "rate": 0.1, "widths": [8, 8], "name": None,
+        "augment": True,
+    }
+    assert written["seed"] == 7
+    assert written["keras_backend"] == keras.backend.backend()
+    assert written["versions"]["keras"] == keras.__version__
+    assert written["versions"]["numpy"] == np.__version__
+    assert written["started"] == written["first_started"]
+
+
+def test_prepare_workdir_resumes_only_with_the_same_settings(tmp_path):
+    common.prepare_workdir(tmp_path, ToyConfig(), "toy")
+    first = json.loads((tmp_path / "config.json").read_text())["first_started"]
+    # A resumable field may change (e.g. more seeds add units) ...
+    common.prepare_workdir(tmp_path, ToyConfig(name="more"), "toy")
+    assert json.loads((tmp_path / "config.json").read_text())["first_started"] == first
+    # ... the others may not: results of different settings must not mix.
+    with pytest.raises(common.RecipeError, match=r"steps: 100 then, 5 now.*another --workdir"):
+        common.prepare_workdir(tmp_path, ToyConfig(steps=5), "toy")
+    with pytest.raises(common.RecipeError, match="recipe 'toy', not 'other'"):
+        common.prepare_workdir(tmp_path, ToyConfig(), "other")
+
+
+def test_result_rows_record_and_skip_units(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    rows = common.ResultRows(path, ("dataset", "seed"))
+    rows.add({"dataset": "iris", "seed": 0, "error": np.float32(0.25)})
+    rows.add({"dataset": "iris", "seed": 1, "error": 0.5})
+    # A run killed while writing leaves a partial last line: that unit reruns.
+    with path.open("a") as file:
+        file.write('{"dataset": "iris", "se')
+    reloaded = common.ResultRows(path, ("dataset", "seed"))
+    assert len(reloaded) == 2
+    assert ("iris", 0) in reloaded and ("iris", 1) in reloaded
+    assert ("iris", 2) not in reloaded
+    assert reloaded.get(("iris", 0))["error"] == 0.25
+    path.write_text('not json\n{"dataset": "iris", "seed": 0}\n')
+    with pytest.raises(common.RecipeError, match="rows.jsonl:1 is not valid JSON"):
+        common.ResultRows(path, ("dataset", "seed"))
+
+
+def test_write_json_is_plain_json(tmp_path):
+    path = common.write_json(
+        tmp_path / "results.json",
+        {"a": (1, 2), "b": np.float64(0.5), "c": np.arange(2), "d": float("nan")},
+    )
+    assert json.loads(path.read_text()) == {"a": [1, 2], "b": 0.5, "c": [0, 1], "d": None}
+    assert not (tmp_path / "results.json.tmp").exists()
+
+
+def test_mean_std():
+    stats = common.MeanStd.of([1.0, 2.0, 3.0])
+    assert (stats.mean, stats.std, stats.n) == (2.0, 1.0, 3)
+    assert stats.format() == "2.0 ± 1.0"
+    assert common.MeanStd.of([4.0]).std == 0.0
+    with pytest.raises(ValueError, match="at least one value"):
+        common.MeanStd.of([])
+
+
+def test_print_table_aligns_and_writes_csv(tmp_path, capsys):
+    columns = ["dataset", "ours", "paper"]
+    rows = [
+        {"dataset": "iris", "ours": common.MeanStd(5.25, 1.5, 10), "paper": 21.3},
+        {"dataset": "breast_cancer", "ours": common.MeanStd(12.0, 0.25, 10), "paper": None},
+    ]
+    text = common.print_table(
+        columns, rows, title="Test error (%)", csv_path=tmp_path / "t.csv"
+    )
+    assert capsys.readouterr().out == text + "\n"
+    lines = text.splitlines()
+    assert lines[0] == "Test error (%)"
+    assert lines[1].split() == ["dataset", "ours", "paper"]
+    assert lines[3] == "iris            5.2 ± 1.5   21.3"
+    assert lines[4] == "breast_cancer  12.0 ± 0.2      -"
+    # Right-aligned columns end at the same place on every line.
+    assert len({len(line) for line in lines[1:]}) == 1
+    with open(tmp_path / "t.csv", newline="") as file:
+        table = list(csv.reader(file))
+    assert table[0] == ["dataset", "ours mean", "ours std", "ours n", "paper"]
+    assert table[1] == ["iris", "5.25", "1.5", "10", "21.3"]
+    assert table[2] == ["breast_cancer", "12.0", "0.25", "10", ""]
+
+
+def test_bar_chart_writes_png(tmp_path):
+    path = common.bar_chart(
+        tmp_path / "chart.png",
+        ["iris", "wine"],
+        {"ERM": [common.MeanStd(5, 1, 3), 2.0], "mixup": [common.MeanStd(4, 1, 3), None]},
+        reference={"ERM": [21.3, None], "mixup": [17.3, None]},
+        ylabel="test error (%)",
+        title="chart",
+    )
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _tiny_model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def _tiny_data():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(32, 3)).astype("float32"), rng.integers(0, 2, size=32)
+
+
+def _history_rows(workdir):
+    with open(workdir / "history.csv", newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_history_logger_appends_tagged_epochs(tmp_path):
+    x, y = _tiny_data()
+    for seed in (0, 1):
+        _tiny_model().fit(
+            x, y, epochs=2, verbose=0,
+            callbacks=[common.history_logger(tmp_path, dataset="toy", seed=seed)],
+        )
+    rows = _history_rows(tmp_path)
+    assert list(rows[0]) == ["epoch", "dataset", "seed", "loss"]  # no val_ copies
+    assert [(r["epoch"], r["dataset"], r["seed"]) for r in rows] == [
+        ("0", "toy", "0"), ("1", "toy", "0"), ("0", "toy", "1"), ("1", "toy", "1"),
+    ]
+
+
+class _KillAfterEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt("killed")
+
+
+def test_backup_and_restore_resumes_a_killed_fit(tmp_path):
+    x, y = _tiny_data()
+
+    def callbacks(*extra):
+        return [common.backup_and_restore(tmp_path), common.history_logger(tmp_path), *extra]
+
+    with pytest.raises(KeyboardInterrupt):
+        _tiny_model().fit(x, y, epochs=4, verbose=0, callbacks=callbacks(_KillAfterEpoch(1)))
+    history = _tiny_model().fit(x, y, epochs=4, verbose=0, callbacks=callbacks())
+    assert len(history.history["loss"]) == 2  # only epochs 2 and 3 ran again
+    assert [row["epoch"] for row in _history_rows(tmp_path)] == ["0", "1", "2", "3"]
+    assert not (tmp_path / "backup").exists()  # removed once training completed
+
+
+def test_progress_bar_shows_latest_values(capsys):
+    bar = common.progress_bar(2, unit_name="run")
+    bar.update(1, [("test_error", 10.0)])
+    bar.update(2, [("test_error", 30.0)])
+    out = capsys.readouterr().out
+    assert "2/2" in out and "test_error: 30.0000" in out  # not averaged to 20
