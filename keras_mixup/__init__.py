@@ -1,8 +1,12 @@
 """keras-mixup: mixup (Zhang et al., ICLR 2018) done right for Keras 3."""
 
+from keras_mixup.callbacks import AlphaScheduler
 from keras_mixup.data import mixup_map
+from keras_mixup.gan import MixUpGAN
 from keras_mixup.layer import MixUp
+from keras_mixup.model import MixedLoss
+from keras_mixup.model import MixUpModel
 
 __version__ = "0.1.0"
 
-__all__ = ["MixUp", "mixup_map"]
+__all__ = ["AlphaScheduler", "MixUp", "MixUpGAN", "MixUpModel", "MixedLoss", "mixup_map"]

@@ -143,6 +143,13 @@ def mix(tree, lam, perm, *, backend=None):
     Works on any rank (batch axis first). `lam` is a scalar or of shape
     (batch_size,); it is cast to each tensor's dtype, so a bfloat16 batch is
     mixed in bfloat16 (half the memory traffic).
+
+    Computed as t[perm] + lam * (t - t[perm]), equal to the paper's form up
+    to float rounding, on purpose: with a single product, a compiler that
+    contracts into a fused multiply-add has only one way to do it, so the
+    inputs mixed inside a model and the labels mixed in the loss round
+    identically (bit-equal), whatever XLA fuses them with. The paper's two
+    products let each fusion pick a different FMA and differ by an ulp.
     """
     b = _ns(backend)
     np_ = b.numpy
@@ -152,7 +159,8 @@ def mix(tree, lam, perm, *, backend=None):
         lam_t = b.cast(lam, t.dtype)
         if len(lam_t.shape) == 1:
             lam_t = np_.reshape(lam_t, (-1,) + (1,) * (rank - 1))
-        return lam_t * t + (1.0 - lam_t) * np_.take(t, perm, axis=0)
+        t_perm = np_.take(t, perm, axis=0)
+        return t_perm + lam_t * (t - t_perm)
 
     return keras.tree.map_structure(mix_one, tree)
 
