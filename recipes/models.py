@@ -36,3 +36,133 @@ def mlp(
         num_classes, activation="softmax", dtype="float32", name="probabilities"
     )(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+# ----------------------------------------------------------------------------
+# PreAct ResNet-18: the CIFAR variant of (Liu, 2017), kuangliu/pytorch-cifar,
+# which the paper uses for CIFAR-10/100 (section 3.2), the corrupted labels
+# (section 3.4) and the ablation (section 3.8).
+
+
+def _torch_like_init():
+    """PyTorch's default init for conv and linear weights (as in the reference
+    code): kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    return keras.initializers.VarianceScaling(
+        scale=1.0 / 3.0, mode="fan_in", distribution="uniform"
+    )
+
+
+def _l2(weight_decay):
+    # PyTorch's SGD weight_decay=wd adds wd * w to the gradient: the gradient
+    # of (wd / 2) * ||w||^2, i.e. keras L2(wd / 2).
+    return keras.regularizers.L2(weight_decay / 2.0) if weight_decay else None
+
+
+def _preact_block(x, planes, stride, *, weight_decay, dropout, name):
+    """PreActBlock: BN-ReLU-conv3x3-BN-ReLU-[dropout]-conv3x3 + shortcut; the
+    shortcut is a 1x1 conv of the pre-activated input when the shape changes,
+    else the input itself."""
+    reg = _l2(weight_decay)
+
+    def bn(h, suffix):
+        return layers.BatchNormalization(
+            momentum=0.9, epsilon=1e-5, gamma_regularizer=reg,
+            beta_regularizer=reg, name=f"{name}_{suffix}",
+        )(h)
+
+    def conv(h, filters, kernel, strides, suffix):
+        return layers.Conv2D(
+            filters, kernel, strides=strides, padding="same", use_bias=False,
+            kernel_initializer=_torch_like_init(), kernel_regularizer=reg,
+            name=f"{name}_{suffix}",
+        )(h)
+
+    out = layers.ReLU(name=f"{name}_relu1")(bn(x, "bn1"))
+    if stride != 1 or x.shape[-1] != planes:
+        shortcut = conv(out, planes, 1, stride, "shortcut")
+    else:
+        shortcut = x
+    out = conv(out, planes, 3, stride, "conv1")
+    out = layers.ReLU(name=f"{name}_relu2")(bn(out, "bn2"))
+    if dropout:
+        # The paper's section 3.4: one dropout layer per PreAct block, after
+        # the ReLU between the two convolutions.
+        out = layers.Dropout(dropout, name=f"{name}_dropout")(out)
+    out = conv(out, planes, 3, 1, "conv2")
+    return layers.Add(name=f"{name}_add")([out, shortcut])
+
+
+def preact_resnet18(
+    input_shape: Sequence[int] = (32, 32, 3),
+    num_classes: int = 10,
+    *,
+    weight_decay: float = 1e-4,
+    dropout: float = 0.0,
+    name: str = "preact_resnet18",
+) -> keras.Model:
+    """PreAct ResNet-18 for CIFAR (He et al., 2016) as implemented in
+    kuangliu/pytorch-cifar (Liu, 2017): a 3x3 conv stem with 64 filters (no
+    pooling), four stages of two PreAct blocks (64, 128, 256, 512 filters;
+    strides 1, 2, 2, 2), global average pooling and a linear classifier.
+    11,177,930 parameters for 10 classes (11,171,146 trainable, as PyTorch
+    counts them; the rest are BatchNorm moving statistics).
+
+    Args:
+        input_shape: (height, width, channels), channels last.
+        num_classes: output classes (softmax probabilities, float32).
+        weight_decay: PyTorch-style SGD weight decay (the paper: 1e-4; 5e-4
+            in the ablation), applied to every parameter as PyTorch's SGD
+            does, as L2(weight_decay / 2) regularizers.
+        dropout: dropout probability after the middle ReLU of each block
+            (the paper's section 3.4); 0 adds no layer.
+        name: model name.
+
+    The outputs of the stem and of the four stages are the layers named
+    "stem", "stage1_block2_add", ..., "stage4_block2_add": the hidden
+    representations the ablation mixes (section 3.8).
+    """
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3 or not all(
+        isinstance(d, int) and d >= 1 for d in input_shape
+    ):
+        raise ValueError(
+            "preact_resnet18: input_shape must be (height, width, channels) of "
+            f"positive ints, got {input_shape!r}"
+        )
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(
+            f"preact_resnet18: num_classes must be an int >= 2, got {num_classes!r}"
+        )
+    if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
+        raise ValueError(
+            "preact_resnet18: weight_decay must be a number >= 0, got "
+            f"{weight_decay!r}"
+        )
+    if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
+        raise ValueError(
+            f"preact_resnet18: dropout must be a number in [0, 1), got {dropout!r}"
+        )
+    reg = _l2(weight_decay)
+    inputs = keras.Input(input_shape, name="images")
+    x = layers.Conv2D(
+        64, 3, padding="same", use_bias=False,
+        kernel_initializer=_torch_like_init(), kernel_regularizer=reg,
+        name="stem",
+    )(inputs)
+    for stage, (planes, stride) in enumerate(
+        [(64, 1), (128, 2), (256, 2), (512, 2)], start=1
+    ):
+        for block, block_stride in enumerate((stride, 1), start=1):
+            x = _preact_block(
+                x, planes, block_stride, weight_decay=weight_decay,
+                dropout=dropout, name=f"stage{stage}_block{block}",
+            )
+    # The reference pools the 4x4 map of a 32x32 input with avg_pool2d(4),
+    # without a last BN-ReLU: global average pooling, any input size.
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = layers.Dense(
+        num_classes, activation="softmax", dtype="float32",
+        kernel_initializer=_torch_like_init(), kernel_regularizer=reg,
+        bias_regularizer=reg, name="probabilities",
+    )(x)
+    return keras.Model(inputs, outputs, name=name)

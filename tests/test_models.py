@@ -1,0 +1,54 @@
+"""Model builders of the recipes: PreAct ResNet-18."""
+
+import keras
+import numpy as np
+import pytest
+
+from recipes.models import preact_resnet18
+
+
+def _trainable(model):
+    return sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+
+
+def test_preact_resnet18_parameter_count_and_output():
+    model = preact_resnet18(input_shape=(32, 32, 3), num_classes=10)
+    # kuangliu/pytorch-cifar's PreActResNet18: 11,171,146 parameters as
+    # PyTorch counts them (BatchNorm's running statistics are buffers there).
+    assert _trainable(model) == 11_171_146
+    assert model.count_params() == 11_177_930
+    assert model.output_shape == (None, 10)
+    out = model(np.zeros((2, 32, 32, 3), "float32"), training=False)
+    assert tuple(out.shape) == (2, 10)
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(keras.ops.sum(out, axis=-1)), 1.0, rtol=1e-5
+    )
+
+
+def test_preact_resnet18_classes_dropout_and_weight_decay():
+    model = preact_resnet18(num_classes=100, weight_decay=5e-4, dropout=0.3)
+    # Only the classifier grows with the classes: 90 * (512 + 1) more.
+    assert _trainable(model) == 11_171_146 + 90 * 513
+    assert len([l for l in model.layers if isinstance(l, keras.layers.Dropout)]) == 8
+    assert model.output_shape == (None, 100)
+    # Every parameter is decayed, as PyTorch's SGD weight_decay does.
+    assert len(model.losses) == len(model.trainable_variables)
+    assert not preact_resnet18(weight_decay=0.0).losses
+    # The stage outputs the ablation mixes at are reachable by name.
+    for name in ["stem"] + [f"stage{i}_block2_add" for i in range(1, 5)]:
+        model.get_layer(name)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"input_shape": (32, 32)},
+        {"num_classes": 1},
+        {"weight_decay": -1.0},
+        {"dropout": 1.0},
+    ],
+)
+def test_preact_resnet18_rejects_bad_arguments(kwargs):
+    with pytest.raises(ValueError, match="preact_resnet18"):
+        preact_resnet18(**kwargs)
