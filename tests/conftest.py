@@ -1,0 +1,163 @@
+"""Shared fixtures and helpers for the keras-mixup tests.
+
+The suite runs once per backend (KERAS_BACKEND=tensorflow, then jax), each in
+its own process. Helpers here hide the per-backend way of compiling a
+function that uses Keras variables and seed generators:
+
+- TensorFlow: `tf.function(fn, jit_compile=True)` (XLA); variables are
+  updated in place.
+- JAX: `jax.jit` of a stateless wrapper: every variable's value is threaded
+  through `keras.StatelessScope` and the new values are assigned back after
+  the call, so a SeedGenerator's stream advances exactly as it does eagerly.
+"""
+
+import os
+
+# Quiet TensorFlow before anything imports it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+BACKEND = keras.backend.backend()
+MODES = ("eager", "compiled")
+
+
+@pytest.fixture
+def backend():
+    """The running Keras backend's name."""
+    return BACKEND
+
+
+@pytest.fixture(autouse=True)
+def float32_policy():
+    """Every test starts and ends with the float32 dtype policy."""
+    keras.config.set_dtype_policy("float32")
+    yield
+    keras.config.set_dtype_policy("float32")
+
+
+def variables_of(*stateful):
+    """Keras variables of layers, seed generators and plain variables."""
+    out = []
+    for obj in stateful:
+        if isinstance(obj, keras.random.SeedGenerator):
+            candidates = [obj.state]
+        elif isinstance(obj, keras.Variable):
+            candidates = [obj]
+        else:
+            candidates = list(obj.variables)
+        for v in candidates:
+            if not any(v is seen for seen in out):
+                out.append(v)
+    return out
+
+
+def compiled(fn, *stateful):
+    """`fn` compiled with XLA on this backend; see the module docstring.
+
+    `stateful` are the layers / SeedGenerators / variables that `fn` reads or
+    updates (needed on JAX, where their state is threaded through the jit).
+    """
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, jit_compile=True)
+    if BACKEND == "jax":
+        import jax
+
+        variables = variables_of(*stateful)
+
+        def stateless(values, *args):
+            with keras.StatelessScope(
+                state_mapping=list(zip(variables, values))
+            ) as scope:
+                out = fn(*args)
+            new_values = []
+            for v, old in zip(variables, values):
+                new = scope.get_current_value(v)
+                new_values.append(old if new is None else new)
+            return out, new_values
+
+        jitted = jax.jit(stateless)
+
+        def call(*args):
+            out, new_values = jitted([v.value for v in variables], *args)
+            for v, new in zip(variables, new_values):
+                v.assign(new)
+            return out
+
+        return call
+    raise NotImplementedError(f"No compiled mode for backend {BACKEND}")
+
+
+def run(mode, fn, *args, stateful=()):
+    """Run `fn(*args)` eagerly or compiled; returns numpy structures."""
+    if mode == "eager":
+        out = fn(*args)
+    elif mode == "compiled":
+        out = compiled(fn, *stateful)(*args)
+    else:
+        raise ValueError(mode)
+    return to_numpy(out)
+
+
+def to_numpy(tree):
+    return keras.tree.map_structure(
+        lambda t: None if t is None else keras.ops.convert_to_numpy(t), tree
+    )
+
+
+def same_bits(a, b):
+    """Bit-identical arrays: same dtype, shape and raw bytes."""
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def np_mix(t, lam, perm):
+    """The paper's formula in float64 numpy: lam * t + (1 - lam) * t[perm]."""
+    t = np.asarray(t, dtype=np.float64)
+    lam = np.asarray(lam, dtype=np.float64)
+    if lam.ndim == 1:
+        lam = lam.reshape((-1,) + (1,) * (t.ndim - 1))
+    return lam * t + (1.0 - lam) * t[np.asarray(perm)]
+
+
+def np_one_hot(y, k):
+    y = np.asarray(y).reshape(-1)
+    out = np.zeros((y.shape[0], k), dtype=np.float32)
+    out[np.arange(y.shape[0]), y] = 1.0
+    return out
+
+
+def read_draw_from_identity(x_mixed):
+    """(lam, perm) of a per-example draw applied to the identity matrix.
+
+    With x = eye(B), row i of the mix is lam_i e_i + (1 - lam_i) e_perm[i]:
+    lam_i is the diagonal, perm[i] the other non-zero column. Rows where
+    no other column is non-zero (perm[i] == i, or lam_i == 1) report
+    perm[i] = i.
+    """
+    x = np.asarray(x_mixed, dtype=np.float64)
+    b = x.shape[0]
+    lam = np.diag(x).copy()
+    off = x.copy()
+    off[np.arange(b), np.arange(b)] = 0.0
+    perm = np.where(off.max(axis=1) > 0, off.argmax(axis=1), np.arange(b))
+    return lam, perm
+
+
+def tf_dataset(*components, batch_size, drop_remainder=False):
+    """A batched tf.data pipeline over numpy arrays (any backend)."""
+    import tensorflow as tf
+
+    data = components[0] if len(components) == 1 else tuple(components)
+    return tf.data.Dataset.from_tensor_slices(data).batch(
+        batch_size, drop_remainder=drop_remainder
+    )
+
+
+def collect(ds):
+    return list(ds.as_numpy_iterator())
