@@ -1,11 +1,14 @@
 """MixUpGAN: the mixup discriminator of the paper (section 3.7)."""
 
+import copy
+
 import keras
 from keras.src.losses.loss import scale_loss_for_distribution
 
 from keras_mixup import mixing
 
 _BACKENDS = ("jax", "tensorflow")
+_SEED_STATE_KEY = "seed_generator_state"
 
 
 @keras.saving.register_keras_serializable(package="keras_mixup")
@@ -466,6 +469,19 @@ class MixUpGAN(keras.Model):
 
     # -- serialization ---------------------------------------------------------
 
+    def save_own_variables(self, store):
+        # Keras saves no SeedGenerator state: keep ours, so that a loaded
+        # (or BackupAndRestore-resumed) GAN continues the same stream.
+        super().save_own_variables(store)
+        store[_SEED_STATE_KEY] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        own = self._trainable_variables + self._non_trainable_variables
+        for i, variable in enumerate(own):
+            variable.assign(store[f"{i}"])
+        if _SEED_STATE_KEY in store:
+            self.seed_generator.state.assign(store[_SEED_STATE_KEY])
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -486,7 +502,7 @@ class MixUpGAN(keras.Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        config = dict(config)
+        config = copy.deepcopy(config)
         for name in ("generator", "discriminator"):
             config[name] = keras.saving.deserialize_keras_object(
                 config[name], custom_objects=custom_objects
