@@ -161,3 +161,45 @@ def tf_dataset(*components, batch_size, drop_remainder=False):
 
 def collect(ds):
     return list(ds.as_numpy_iterator())
+
+
+def features(rng, b=6, uint8_image=True):
+    """Inputs of every rank, plus an identity probe that reveals the draw."""
+    image = rng.integers(0, 256, size=(b, 4, 4, 3))
+    return {
+        "probe": np.eye(b, dtype="float32"),
+        "tabular": rng.normal(size=(b, 5)).astype("float32"),
+        "sequence": rng.normal(size=(b, 4, 3)).astype("float32"),
+        "image": image.astype("uint8" if uint8_image else "float32"),
+        "video": rng.normal(size=(b, 2, 3, 3, 2)).astype("float32"),
+    }
+
+
+def check_mixed(x_out, others_out, x, others, *, per_sample, probe="probe"):
+    """Assert every leaf is lam * t + (1 - lam) * t[perm] for ONE draw.
+
+    The draw (lam, perm) is read off the identity probe `x_out[probe]`; the
+    numpy reference is applied to every leaf of `x` and `others` (labels as
+    one-hot float, sample weights...). Returns (lam, perm).
+    """
+    b = x[probe].shape[0]
+    lam, perm = read_draw_from_identity(x_out[probe])
+    assert np.array_equal(np.sort(perm), np.arange(b)), perm
+    moved = perm != np.arange(b)
+    if b > 1:
+        assert moved.any(), "no example was paired with another: weak test"
+    if not per_sample and moved.any():
+        # One lam per batch: every paired row shows the same lam.
+        assert np.all(lam[moved] == lam[moved][0]), lam
+        lam = lam[moved][0]
+    elif per_sample and moved.sum() > 2:
+        assert len(np.unique(lam[moved])) > 1, "expected one lam per example"
+    want = (x, others)
+    got = (x_out, others_out)
+    keras.tree.assert_same_structure(got, want)
+    for g, w in zip(keras.tree.flatten(got), keras.tree.flatten(want)):
+        g = np.asarray(g)
+        assert g.shape == np.shape(w)
+        np.testing.assert_allclose(g.astype("float64"), np_mix(w, lam, perm),
+                                   rtol=2e-5, atol=2e-6)
+    return lam, perm
