@@ -72,7 +72,6 @@ class MixUpModel(keras.Model):
                 f"Received: model={model!r} (of type {type(model).__name__})"
             )
         self.model = model
-        self.mixup_layers = _find_mixup_layers(model)
         if not self.mixup_layers:
             raise ValueError(
                 "Argument `model` must contain at least one keras_mixup.MixUp "
@@ -89,17 +88,26 @@ class MixUpModel(keras.Model):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
+    @property
+    def mixup_layers(self):
+        """The MixUp layers of the wrapped model, in a fixed order.
+
+        A property, not an attribute: a tracked list would make Keras save
+        the layers' variables twice.
+        """
+        return _find_mixup_layers(self.model)
+
     def call(self, inputs, training=None):
         if not training:
             return self.model(inputs, training=training)
         chosen = None
-        if len(self.mixup_layers) > 1:
+        candidates = self.mixup_layers
+        if len(candidates) > 1:
             chosen = keras.random.randint(
-                (), 0, len(self.mixup_layers), dtype="int32",
-                seed=self.seed_generator,
+                (), 0, len(candidates), dtype="int32", seed=self.seed_generator
             )
         with mixup_scope.MixUpScope(
-            self.mixup_layers, chosen, groups=_data_parallel_groups()
+            candidates, chosen, groups=_data_parallel_groups()
         ):
             return self.model(inputs, training=training)
 
