@@ -191,6 +191,23 @@ class MixUp(keras.layers.Layer):
             )
         return scope.mix(self, inputs)
 
+    # Keras saves a layer's own variables only; the seed state is saved too,
+    # so that a loaded model resumes its stream of draws instead of
+    # restarting it.
+    _SEED_STATE_KEY = "seed_generator_state"
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store[self._SEED_STATE_KEY] = keras.ops.convert_to_numpy(
+            self.seed_generator.state.value
+        )
+
+    def load_own_variables(self, store):
+        own = {k: store[k] for k in store.keys() if k != self._SEED_STATE_KEY}
+        super().load_own_variables(own)
+        if self._SEED_STATE_KEY in store.keys():
+            self.seed_generator.state.assign(store[self._SEED_STATE_KEY][...])
+
     def compute_output_shape(self, input_shape):
         return input_shape
 

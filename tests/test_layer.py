@@ -369,12 +369,6 @@ def test_model_with_the_layer_saves_and_loads_in_safe_mode(tmp_path):
                      to_numpy(model(inputs, training=False)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TEMPORARY, reported: the MixUp layer's SeedGenerator state is not "
-    "saved in .keras files (Keras saves only the layer's own variables), so a "
-    "loaded layer restarts its stream from the seed instead of resuming.",
-)
 def test_saved_layer_resumes_its_seed_stream(tmp_path):
     _, layer, loaded, data = _saved_and_loaded(tmp_path)
     new = loaded.get_layer("mixup")
