@@ -66,8 +66,7 @@ class MixUpGAN(keras.Model):
         discriminator: a Keras model mapping samples to one logit per
             example (or per patch), or to a probability with
             `from_logits=False`.
-        alpha: Beta(alpha, alpha) parameter, >= 0 (0: standard GAN). The
-            paper's Figure 5 compares alpha 0.1, 0.2, 0.5 and 1.
+        alpha: Beta(alpha, alpha) parameter, >= 0 (0: standard GAN).
         d_steps: discriminator updates per generator update (paper: 5).
         latent_dim: shape of one noise vector, an int or a tuple; inferred
             from the generator's input when it has one.
@@ -280,6 +279,13 @@ class MixUpGAN(keras.Model):
             )
         )
 
+    def sample_lambda(self, shape):
+        """lam ~ Beta(alpha, alpha) of the given shape, from the shared sampler.
+
+        Subclasses may draw lam from another distribution.
+        """
+        return mixing.sample_lambda(self.seed_generator, self.alpha, shape)
+
     def discriminator_loss(self, real):
         """The discriminator's loss on one sub-batch of real examples."""
         batch_size = keras.ops.shape(real)[0]
@@ -299,10 +305,7 @@ class MixUpGAN(keras.Model):
             )
             target = _per_example(target, len(output.shape))
             return self._bce(target, output)
-        lam = mixing.sample_lambda(
-            self.seed_generator, self.alpha,
-            (batch_size,) if self.per_sample else (),
-        )
+        lam = self.sample_lambda((batch_size,) if self.per_sample else ())
         mixed = _mix_pair(real, fake, lam)
         output = self.discriminator(mixed, training=True)
         if self.per_sample:

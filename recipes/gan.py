@@ -1,0 +1,604 @@
+"""Toy GANs (paper section 3.7, Figure 5): ERM GAN against mixup GAN.
+
+The paper's setting: two 2-D toy data sets (a ring of 8 Gaussians and a 5x5
+grid of 25 Gaussians); generator and discriminator fully connected with
+three hidden layers of 512 ReLU units; 2-D Gaussian noise; Adam with
+default parameters; minibatches of 128; 20,000 generator iterations with
+5 discriminator updates before each. The discriminator of the mixup GAN
+sees lam * x + (1 - lam) * G(z) with target lam, lam ~ Beta(alpha, alpha)
+(`keras_mixup.MixUpGAN`); ERM is the standard GAN (alpha 0).
+
+The recipe draws Figure 5 (real samples blue, generated orange, at
+iterations 10, 100, 1,000, 10,000 and 20,000) and measures what it shows:
+modes covered (a mode counts when at least --mode-min-samples of the
+--eval-samples generated points lie within 3 standard deviations of it) and
+the fraction of high-quality samples (within 3 standard deviations of their
+nearest mode), over seeds and, with several values of --learning-rate,
+--width or --d-steps, over a grid of hyper-parameters: the fraction of
+configurations that cover every mode, ERM against mixup.
+
+    python -m recipes.gan                        # the paper's setting, 3 seeds
+    python -m recipes.gan --smoke                # seconds
+    python -m recipes.gan --width 128 512 --learning-rate 1e-4 1e-3 \\
+        --d-steps 1 5 --seeds 5                  # robustness grid
+
+Cost on a 2-core CPU: about 0.07 s per iteration at width 512 (25 minutes
+per 20,000-iteration run), 0.007 s at width 128 (JAX); the default (2 data
+sets x 2 methods x 3 seeds) takes about 5 hours there, minutes on a GPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+import keras_mixup
+from recipes import common
+
+RECIPE = "gan"
+
+# The toy data sets of the mode-collapse literature (Metz et al. 2017,
+# Srivastava et al. 2017): mode centres and the standard deviation of each.
+RING_RADIUS, RING_STD = 2.0, 0.02
+GRID_SPACING, GRID_STD = 2.0, 0.05
+DATASETS = ("ring8", "grid25")
+LAM_DISTRIBUTIONS = ("beta", "uniform")
+
+
+def mode_centers(dataset: str) -> np.ndarray:
+    if dataset == "ring8":
+        angles = 2.0 * np.pi * np.arange(8) / 8
+        return RING_RADIUS * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    if dataset == "grid25":
+        ticks = GRID_SPACING * np.arange(-2, 3)
+        return np.stack(np.meshgrid(ticks, ticks), axis=-1).reshape(-1, 2)
+    raise ValueError(f"unknown dataset {dataset!r}; choose from {DATASETS}")
+
+
+def mode_std(dataset: str) -> float:
+    return RING_STD if dataset == "ring8" else GRID_STD
+
+
+def sample_data(dataset: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n points of the mixture: a uniformly chosen mode plus Gaussian noise."""
+    centers = mode_centers(dataset)
+    modes = rng.integers(len(centers), size=n)
+    noise = rng.normal(scale=mode_std(dataset), size=(n, 2))
+    return (centers[modes] + noise).astype("float32")
+
+
+def mode_metrics(samples: np.ndarray, dataset: str, min_samples: int) -> dict[str, Any]:
+    """Modes covered and the fraction of high-quality samples.
+
+    A sample is high quality when it lies within 3 standard deviations of
+    its nearest mode; a mode is covered when at least `min_samples`
+    high-quality samples are near it.
+    """
+    centers = mode_centers(dataset)
+    samples = np.asarray(samples, dtype=np.float64)
+    finite = np.all(np.isfinite(samples), axis=1)
+    distances = np.linalg.norm(samples[:, None, :] - centers[None], axis=-1)
+    distances[~finite] = np.inf
+    nearest = np.argmin(distances, axis=1)
+    close = distances[np.arange(len(samples)), nearest] <= 3.0 * mode_std(dataset)
+    counts = np.bincount(nearest[close], minlength=len(centers))
+    covered = int(np.sum(counts >= min_samples))
+    return {
+        "modes": covered,
+        "num_modes": len(centers),
+        "all_modes": covered == len(centers),
+        "high_quality": float(np.mean(close)),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class GANConfig(common.RecipeConfig):
+    """ERM GAN against mixup GAN on 2-D toy data (mixup paper, Figure 5)."""
+
+    datasets: tuple[str, ...] = common.option(
+        DATASETS, "toy data sets: ring8 (8 Gaussians on a circle), grid25 "
+        "(5x5 Gaussians)", resumable=True, metavar="NAME",
+    )
+    alpha: tuple[float, ...] = common.option(
+        (0.2,), "mixup alpha(s) > 0; several values sweep (ERM always runs)",
+        resumable=True,
+    )
+    seeds: int = common.option(
+        3, "repeats of each configuration: seeds seed .. seed+N-1", smoke=1,
+        resumable=True, metavar="N",
+    )
+    learning_rate: tuple[float, ...] = common.option(
+        (1e-3,), "Adam learning rate(s) of both networks (paper: Adam's "
+        "default, 1e-3); several values sweep", resumable=True, metavar="LR",
+    )
+    width: tuple[int, ...] = common.option(
+        (512,), "hidden units per layer (paper: 512); several values sweep",
+        smoke=(32,), resumable=True, metavar="UNITS",
+    )
+    d_steps: tuple[int, ...] = common.option(
+        (5,), "discriminator updates per generator update (paper: 5); several "
+        "values sweep", smoke=(2,), resumable=True, metavar="N",
+    )
+    depth: int = common.option(3, "hidden layers of each network (paper: 3)")
+    iterations: int = common.option(
+        20000, "generator iterations per run (paper: 20,000)", smoke=20,
+    )
+    batch_size: int = common.option(
+        128, "examples per discriminator update and per generator update "
+        "(paper: 128)", smoke=32,
+    )
+    snapshots: tuple[int, ...] = common.option(
+        (10, 100, 1000, 10000, 20000),
+        "iterations drawn in the figure and measured (paper: 10 100 1000 "
+        "10000 20000; values above --iterations are dropped)",
+        smoke=(1, 10, 20), metavar="ITERATION",
+    )
+    eval_samples: int = common.option(
+        2500, "generated samples measured at each snapshot", smoke=500,
+    )
+    mode_min_samples: int = common.option(
+        20, "high-quality samples a mode needs to count as covered",
+        smoke=4,
+    )
+    lam_distribution: str = common.option(
+        "beta", "mixing weight of the mixup GAN: beta (lam ~ Beta(alpha, "
+        "alpha), the paper's equation) or uniform (lam ~ U(0, alpha), as in "
+        "the authors' toy script)",
+    )
+    checkpoint_every: int = common.option(
+        1000, "iterations between checkpoints: a killed run resumes from the "
+        "last one", smoke=10, resumable=True,
+    )
+
+    def __post_init__(self):
+        unknown = [name for name in self.datasets if name not in DATASETS]
+        if not self.datasets or unknown:
+            raise ValueError(
+                f"--datasets must name some of {', '.join(DATASETS)}; got "
+                f"{' '.join(self.datasets) or 'none'}"
+            )
+        for name in ("datasets", "alpha", "learning_rate", "width", "d_steps",
+                     "snapshots"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ValueError(f"--{name.replace('_', '-')} lists a value twice: {values}")
+        if not self.alpha or any(not a > 0 or not math.isfinite(a) for a in self.alpha):
+            raise ValueError(
+                f"--alpha values must be finite and > 0 (alpha 0 is ERM, which "
+                f"always runs), got {self.alpha}"
+            )
+        positive = {
+            "seeds": (self.seeds,), "width": self.width, "d-steps": self.d_steps,
+            "depth": (self.depth,), "iterations": (self.iterations,),
+            "batch-size": (self.batch_size,), "eval-samples": (self.eval_samples,),
+            "mode-min-samples": (self.mode_min_samples,),
+            "checkpoint-every": (self.checkpoint_every,),
+        }
+        for flag, values in positive.items():
+            if not values or any(v < 1 for v in values):
+                raise ValueError(f"--{flag} must be >= 1, got {values}")
+        if not self.learning_rate or any(not lr > 0 for lr in self.learning_rate):
+            raise ValueError(f"--learning-rate must be > 0, got {self.learning_rate}")
+        if not self.snapshots or any(s < 1 for s in self.snapshots):
+            raise ValueError(f"--snapshots must be iterations >= 1, got {self.snapshots}")
+        if self.lam_distribution not in LAM_DISTRIBUTIONS:
+            raise ValueError(
+                f"--lam-distribution must be one of {', '.join(LAM_DISTRIBUTIONS)}, "
+                f"got {self.lam_distribution!r}"
+            )
+
+    def seed_list(self) -> list[int]:
+        return list(range(self.seed, self.seed + self.seeds))
+
+    def snapshot_list(self) -> list[int]:
+        """Snapshot iterations within the run, and always the last one."""
+        kept = sorted(s for s in self.snapshots if s <= self.iterations)
+        return kept if kept and kept[-1] == self.iterations else kept + [self.iterations]
+
+    def methods(self) -> list[tuple[str, float]]:
+        return [("erm", 0.0)] + [("mixup", float(a)) for a in self.alpha]
+
+    def grid(self) -> list[tuple[float, int, int]]:
+        """(learning rate, width, d_steps); the first is the paper's setting
+        (with the defaults), drawn in the figure."""
+        return [
+            (float(lr), width, d_steps)
+            for lr in self.learning_rate
+            for width in self.width
+            for d_steps in self.d_steps
+        ]
+
+
+KEY_FIELDS = ("dataset", "method", "alpha", "seed", "learning_rate", "width", "d_steps")
+
+
+# ------------------------------------------------------------------- models
+
+
+def mlp(input_dim: int, output_dim: int, width: int, depth: int, name: str) -> keras.Model:
+    """`depth` hidden layers of `width` ReLU units, linear output."""
+    inputs = keras.Input((input_dim,), name=f"{name}_input")
+    h = inputs
+    for index in range(1, depth + 1):
+        h = keras.layers.Dense(width, activation="relu", name=f"{name}_hidden_{index}")(h)
+    outputs = keras.layers.Dense(output_dim, name=f"{name}_output", dtype="float32")(h)
+    return keras.Model(inputs, outputs, name=name)
+
+
+@keras.saving.register_keras_serializable(package="recipes")
+class UniformLamGAN(keras_mixup.MixUpGAN):
+    """MixUpGAN with lam ~ U(0, alpha), the authors' toy script's draw
+    (the paper's equation draws lam ~ Beta(alpha, alpha))."""
+
+    def sample_lambda(self, shape):
+        return keras.random.uniform(
+            shape, minval=0.0, maxval=self.alpha, dtype="float32",
+            seed=self.seed_generator,
+        )
+
+
+def build_gan(config: GANConfig, unit: dict[str, Any]) -> keras_mixup.MixUpGAN:
+    width, depth = unit["width"], config.depth
+    cls = (
+        UniformLamGAN
+        if config.lam_distribution == "uniform" and unit["method"] == "mixup"
+        else keras_mixup.MixUpGAN
+    )
+    gan = cls(
+        mlp(2, 2, width, depth, "generator"),
+        mlp(2, 1, width, depth, "discriminator"),
+        alpha=unit["alpha"], d_steps=unit["d_steps"], seed=unit["seed"],
+    )
+    gan.compile(
+        d_optimizer=keras.optimizers.Adam(unit["learning_rate"]),
+        g_optimizer=keras.optimizers.Adam(unit["learning_rate"]),
+    )
+    return gan
+
+
+# ------------------------------------------------------------------ training
+
+
+class _Snapshots(keras.callbacks.Callback):
+    """Generated samples at the given iterations of the current segment."""
+
+    def __init__(self, first_iteration: int, iterations: list[int], noise: np.ndarray,
+                 samples: dict[int, np.ndarray]):
+        super().__init__()
+        self.first = first_iteration
+        self.iterations = set(iterations)
+        self.noise = noise
+        self.samples = samples
+
+    def on_train_batch_end(self, batch, logs=None):
+        iteration = self.first + batch + 1
+        if iteration in self.iterations:
+            generator = self.model.generator
+            self.samples[iteration] = keras.ops.convert_to_numpy(
+                generator(self.noise, training=False)
+            )
+
+
+def unit_name(unit: dict[str, Any]) -> str:
+    method = "erm" if unit["method"] == "erm" else f"mixup{unit['alpha']:g}"
+    return (
+        f"{unit['dataset']}-{method}-seed{unit['seed']}-lr{unit['learning_rate']:g}"
+        f"-w{unit['width']}-d{unit['d_steps']}"
+    )
+
+
+def _save_samples(path: Path, samples: dict[int, np.ndarray]) -> None:
+    temporary = path.with_name(path.stem + ".tmp.npz")
+    np.savez(temporary, **{f"it{k}": v for k, v in samples.items()})
+    os.replace(temporary, path)
+
+
+def _load_samples(path: Path) -> dict[int, np.ndarray]:
+    if not path.exists():
+        return {}
+    with np.load(path) as data:
+        return {int(name[2:]): data[name] for name in data.files}
+
+
+def save_checkpoint(gan: keras.Model, run_dir: Path, segments_done: int,
+                    samples: dict[int, np.ndarray]) -> None:
+    """Everything a killed run needs to continue: samples, model, progress
+    (written last, so a checkpoint is used only once complete)."""
+    _save_samples(run_dir / "samples.npz", samples)
+    temporary = run_dir / "checkpoint.tmp.keras"
+    gan.save(temporary)
+    os.replace(temporary, run_dir / "checkpoint.keras")
+    common.write_json(run_dir / "progress.json", {"segments_done": segments_done})
+
+
+def train_one(config: GANConfig, unit: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Train one GAN, resuming from its checkpoint; returns its result row."""
+    run_dir = workdir / "runs" / unit_name(unit)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    keras.backend.clear_session()
+    seed = unit["seed"]
+    keras.utils.set_random_seed(seed)
+    every = config.checkpoint_every
+    segments = math.ceil(config.iterations / every)
+    progress = run_dir / "progress.json"
+    done = common.read_json(progress)["segments_done"] if progress.exists() else 0
+    if 0 < done < segments and not (run_dir / "checkpoint.keras").exists():
+        done = 0  # no checkpoint to continue from
+    if 0 < done < segments:
+        gan = keras.saving.load_model(run_dir / "checkpoint.keras")
+    elif done == 0:
+        gan = build_gan(config, unit)
+    samples = _load_samples(run_dir / "samples.npz") if done else {}
+    snapshots = config.snapshot_list()
+    noise_rng = np.random.default_rng([seed, 1])
+    noise = noise_rng.normal(size=(config.eval_samples, 2)).astype("float32")
+    per_step = unit["d_steps"] * config.batch_size
+    tags = {k: unit[k] for k in KEY_FIELDS}
+    history = common.history_logger(workdir, **tags)
+    start = time.perf_counter()
+    for segment in range(done, segments):
+        first = segment * every
+        steps = min(every, config.iterations - first)
+        data_rng = np.random.default_rng([seed, 2, segment])
+        real = sample_data(unit["dataset"], steps * per_step, data_rng)
+        gan.fit(
+            real, batch_size=per_step, epochs=segment + 1, initial_epoch=segment,
+            shuffle=False, verbose=0,
+            callbacks=[history, _Snapshots(first, snapshots, noise, samples)],
+        )
+        save_checkpoint(gan, run_dir, segment + 1, samples)
+    seconds = time.perf_counter() - start
+
+    trajectory = {
+        str(iteration): mode_metrics(samples[iteration], unit["dataset"],
+                                     config.mode_min_samples)
+        for iteration in snapshots
+    }
+    final = trajectory[str(config.iterations)]
+    losses = _last_losses(workdir / "history.csv", tags)
+    (run_dir / "checkpoint.keras").unlink(missing_ok=True)
+    return {**tags, **final, "trajectory": trajectory, "seconds": seconds, **losses}
+
+
+def _last_losses(path: Path, tags: dict[str, Any]) -> dict[str, float | None]:
+    """The last logged d_loss and g_loss of a run, from history.csv."""
+    import csv
+
+    last = None
+    with open(path, newline="") as file:
+        for row in csv.DictReader(file):
+            if all(row.get(k) == str(v) for k, v in tags.items()):
+                last = row
+    if last is None:
+        return {"d_loss": None, "g_loss": None}
+    return {k: float(last[k]) for k in ("d_loss", "g_loss")}
+
+
+def units(config: GANConfig) -> list[dict[str, Any]]:
+    """Every run, paper-setting runs first."""
+    out = []
+    for learning_rate, width, d_steps in config.grid():
+        for dataset in config.datasets:
+            for seed in config.seed_list():
+                for method, alpha in config.methods():
+                    out.append({
+                        "dataset": dataset, "method": method, "alpha": alpha,
+                        "seed": seed, "learning_rate": learning_rate,
+                        "width": width, "d_steps": d_steps,
+                    })
+    return out
+
+
+# ----------------------------------------------------------------- reporting
+
+
+def method_label(method: str, alpha: float) -> str:
+    return "ERM GAN" if method == "erm" else f"mixup GAN α={alpha:g}"
+
+
+def summarize(config: GANConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per data set and method: the paper's setting over seeds (by
+    snapshot), and every configuration of the grid."""
+    paper = config.grid()[0]
+    summary: dict[str, Any] = {}
+    for dataset in config.datasets:
+        entry = {}
+        for method, alpha in config.methods():
+            mine = [r for r in rows if (r["dataset"], r["method"], r["alpha"])
+                    == (dataset, method, alpha)]
+            setting = [r for r in mine if (r["learning_rate"], r["width"], r["d_steps"])
+                       == paper]
+            entry[method_label(method, alpha)] = {
+                "paper_setting": {
+                    "runs": len(setting),
+                    "modes_by_iteration": {
+                        str(it): common.MeanStd.of(
+                            r["trajectory"][str(it)]["modes"] for r in setting
+                        ).mean
+                        for it in config.snapshot_list()
+                    },
+                    "modes": _stats(r["modes"] for r in setting),
+                    "high_quality": _stats(100 * r["high_quality"] for r in setting),
+                    "all_modes": float(np.mean([r["all_modes"] for r in setting])),
+                },
+                "grid": {
+                    "runs": len(mine),
+                    "modes": _stats(r["modes"] for r in mine),
+                    "high_quality": _stats(100 * r["high_quality"] for r in mine),
+                    "all_modes": float(np.mean([r["all_modes"] for r in mine])),
+                    "by_setting": {
+                        f"lr={lr:g} width={w} d_steps={d}": float(np.mean([
+                            r["all_modes"] for r in mine
+                            if (r["learning_rate"], r["width"], r["d_steps"]) == (lr, w, d)
+                        ]))
+                        for lr, w, d in config.grid()
+                    },
+                },
+            }
+        summary[dataset] = entry
+    return summary
+
+
+def _stats(values) -> dict[str, float]:
+    stats = common.MeanStd.of(values)
+    return {"mean": stats.mean, "std": stats.std, "n": stats.n}
+
+
+def _mean_std(stats: dict[str, float]) -> common.MeanStd:
+    return common.MeanStd(stats["mean"], stats["std"], stats["n"])
+
+
+def report(config: GANConfig, summary: dict[str, Any], workdir: Path) -> str:
+    """Print the tables; write results.csv (and grid.csv for a grid)."""
+    lr, width, d_steps = config.grid()[0]
+    its = config.snapshot_list()
+    columns = ["data", "method", "runs", *[f"modes@{it}" for it in its],
+               "high quality %", "all modes"]
+    rows = []
+    for dataset, entry in summary.items():
+        for label, result in entry.items():
+            paper = result["paper_setting"]
+            rows.append({
+                "data": dataset, "method": label, "runs": paper["runs"],
+                **{f"modes@{it}": paper["modes_by_iteration"][str(it)] for it in its},
+                "high quality %": _mean_std(paper["high_quality"]),
+                "all modes": f"{paper['all_modes']:.0%}",
+            })
+    title = (
+        f"Figure 5 as numbers: modes covered (of 8 / 25) by iteration, mean over "
+        f"{config.seeds} seed(s); lr={lr:g}, width={width}, d_steps={d_steps}, "
+        f"{config.iterations} iterations; high quality = within 3 std of a mode"
+    )
+    text = common.print_table(columns, rows, title=title,
+                              csv_path=workdir / "results.csv")
+    if len(config.grid()) > 1:
+        grid_columns = ["data", "method", "runs", "all modes covered",
+                        "modes", "high quality %"]
+        grid_rows = []
+        for dataset, entry in summary.items():
+            for label, result in entry.items():
+                grid = result["grid"]
+                grid_rows.append({
+                    "data": dataset, "method": label, "runs": grid["runs"],
+                    "all modes covered": f"{grid['all_modes']:.0%}",
+                    "modes": _mean_std(grid["modes"]),
+                    "high quality %": _mean_std(grid["high_quality"]),
+                })
+        grid_title = (
+            f"Robustness: fraction of configurations covering every mode over "
+            f"lr {list(config.learning_rate)} x width {list(config.width)} x "
+            f"d_steps {list(config.d_steps)} x {config.seeds} seed(s)"
+        )
+        text += "\n\n" + common.print_table(
+            grid_columns, grid_rows, title=grid_title, csv_path=workdir / "grid.csv"
+        )
+    return text
+
+
+def plot_figure(config: GANConfig, workdir: Path, path: Path,
+                num_points: int = 500) -> Path:
+    """Figure 5: real (blue) and generated (orange) samples per snapshot,
+    one row per data set and method (the paper's setting, first seed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lr, width, d_steps = config.grid()[0]
+    its = config.snapshot_list()
+    row_units = [
+        {"dataset": dataset, "method": method, "alpha": alpha, "seed": config.seed,
+         "learning_rate": lr, "width": width, "d_steps": d_steps}
+        for dataset in config.datasets for method, alpha in config.methods()
+    ]
+    figure, axes = plt.subplots(
+        len(row_units), len(its), figsize=(1.6 * len(its) + 0.8, 1.6 * len(row_units)),
+        squeeze=False,
+    )
+    for row, unit in enumerate(row_units):
+        samples = _load_samples(workdir / "runs" / unit_name(unit) / "samples.npz")
+        real = sample_data(unit["dataset"], num_points, np.random.default_rng(0))
+        limit = 3.0 if unit["dataset"] == "ring8" else 6.0
+        for column, iteration in enumerate(its):
+            ax = axes[row, column]
+            ax.scatter(real[:, 0], real[:, 1], s=1, c="tab:blue", rasterized=True)
+            if iteration in samples:
+                fake = samples[iteration][:num_points]
+                ax.scatter(fake[:, 0], fake[:, 1], s=1, c="tab:orange", rasterized=True)
+            ax.set_xlim(-limit, limit)
+            ax.set_ylim(-limit, limit)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_aspect("equal")
+            if row == 0:
+                ax.set_title(f"{iteration:,}", fontsize=9)
+            if column == 0:
+                ax.set_ylabel(f"{unit['dataset']}\n{method_label(unit['method'], unit['alpha'])}",
+                              fontsize=8)
+    figure.suptitle("Real (blue) and generated (orange) samples by generator "
+                    "iteration", fontsize=9)
+    return common.save_figure(figure, path)
+
+
+# ---------------------------------------------------------------------- main
+
+
+def train(config: GANConfig, workdir: str | Path) -> dict[str, Any]:
+    """Run every unit not yet recorded in the workdir (a run killed midway
+    continues from its last checkpoint), then report over all units."""
+    started = time.perf_counter()
+    workdir = common.prepare_workdir(workdir, config, RECIPE)
+    rows = common.ResultRows(workdir / "rows.jsonl", KEY_FIELDS)
+    all_units = units(config)
+    pending = [u for u in all_units if rows.key(u) not in rows]
+    print(
+        f"GAN: {len(config.datasets)} data set(s) x {len(config.methods())} "
+        f"method(s) x {config.seeds} seed(s) x {len(config.grid())} setting(s) = "
+        f"{len(all_units)} runs of {config.iterations} iterations; "
+        f"{len(all_units) - len(pending)} already done in {workdir}",
+        flush=True,
+    )
+    progress = common.progress_bar(len(all_units), unit_name="run")
+    progress.update(len(all_units) - len(pending))
+    for done, unit in enumerate(pending, start=len(all_units) - len(pending) + 1):
+        row = train_one(config, unit, workdir)
+        rows.add(row)
+        progress.update(done, [("modes", row["modes"]),
+                               ("high_quality", row["high_quality"])])
+
+    run_rows = [rows.get(rows.key(u)) for u in all_units]
+    summary = summarize(config, run_rows)
+    table = report(config, summary, workdir)
+    figure = plot_figure(config, workdir, workdir / "figure5.png")
+    results = {
+        "recipe": RECIPE,
+        "metric": "modes covered; % high-quality samples (within 3 std of a mode)",
+        "summary": summary,
+        "runs": run_rows,
+        "trained_runs": len(pending),
+        "skipped_runs": len(all_units) - len(pending),
+        "train_seconds_total": sum(r["seconds"] for r in run_rows),
+        "elapsed_seconds": time.perf_counter() - started,
+        "figure": str(figure),
+        "table": table,
+    }
+    common.write_json(workdir / "results.json", results)
+    print(f"wrote {workdir / 'results.json'}, results.csv, figure5.png, history.csv",
+          flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    return common.run_cli(RECIPE, GANConfig, train, argv, description=__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
