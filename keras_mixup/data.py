@@ -82,6 +82,8 @@ class MixUpMap:
         self.num_classes = mixing.validate_num_classes(num_classes)
         self.label_smoothing = mixing.validate_label_smoothing(label_smoothing)
         self.seed = seed
+        # The global policy when the map is built, not when tf.data traces it.
+        self.compute_dtype = keras.config.dtype_policy().compute_dtype
         self._tf = backend_utils.DynamicBackend("tensorflow")
         with tf.init_scope():
             self.seed_generator = keras.random.SeedGenerator(
@@ -101,7 +103,7 @@ class MixUpMap:
             per_sample=self.per_sample,
             num_classes=self.num_classes,
             label_smoothing=self.label_smoothing,
-            dtype=keras.config.dtype_policy().compute_dtype,
+            dtype=self.compute_dtype,
             backend=self._tf,
         )
         return repack(x, y, sample_weight)

@@ -45,15 +45,46 @@ def is_integer_dtype(dtype):
 # Sampling: lam and pairs.
 
 
+def _normal(shape, seed, b):
+    if b.name == "tensorflow":
+        return _tf_philox("normal", shape, seed)
+    return b.random.normal(shape, dtype="float32", seed=seed)
+
+
+def _uniform(shape, seed, b):
+    if b.name == "tensorflow":
+        return _tf_philox("uniform", shape, seed)
+    return b.random.uniform(shape, dtype="float32", seed=seed)
+
+
+def _tf_philox(kind, shape, seed):
+    """`keras.random.normal/uniform` on TensorFlow, with alg="philox".
+
+    Keras leaves TF's `alg="auto_select"`, which under XLA on CPU lowers to
+    a slow generic RngBitGenerator (15 ms for 32k normals, against 0.4 ms
+    with an explicit Philox; benchmarks/README.md). On CPU auto-select is
+    Philox anyway, with and without XLA: the numbers are bit-identical to
+    Keras's, only the lowering changes. (Where auto-select would pick
+    another generator, e.g. on TPU, the stream is Philox's instead.)
+    """
+    import tensorflow as tf
+    from keras.src.backend.tensorflow.random import _cast_seed
+    from keras.src.random.seed_generator import draw_seed
+
+    seed = _cast_seed(draw_seed(seed))
+    fn = tf.random.stateless_normal if kind == "normal" else tf.random.stateless_uniform
+    return fn(shape, seed=seed, dtype="float32", alg="philox")
+
+
 def _log_gamma_plus_one(seed, shape_param, shape, b):
     """log of Gamma(shape_param + 1) variates, Marsaglia & Tsang (2000)."""
-    np_, rnd = b.numpy, b.random
+    np_ = b.numpy
     d = shape_param + (1.0 - 1.0 / 3.0)
     c = 1.0 / np_.sqrt(9.0 * d)
     candidates = tuple(shape) + (_GAMMA_CANDIDATES,)
-    z = rnd.normal(candidates, dtype="float32", seed=seed)
+    z = _normal(candidates, seed, b)
     # 1 - U lies in (0, 1]: its log is finite.
-    log_u = np_.log1p(-rnd.uniform(candidates, dtype="float32", seed=seed))
+    log_u = np_.log1p(-_uniform(candidates, seed, b))
     d_ = np_.expand_dims(d, -1)
     v = (1.0 + np_.expand_dims(c, -1) * z) ** 3
     positive = v > 0.0
@@ -74,7 +105,7 @@ def _log_gamma(seed, alpha, shape, b):
     """log of Gamma(alpha) variates for alpha > 0, without underflow."""
     np_ = b.numpy
     log_g = _log_gamma_plus_one(seed, alpha, shape, b)
-    log_u = np_.log1p(-b.random.uniform(shape, dtype="float32", seed=seed))
+    log_u = np_.log1p(-_uniform(shape, seed, b))
     return log_g + log_u / alpha
 
 
@@ -114,23 +145,51 @@ def sample_lambda(seed, alpha, shape=(), *, backend=None):
 
 
 def sample_permutation(seed, batch_size, *, groups=1, backend=None):
-    """A uniformly random permutation of `range(batch_size)` as int32.
+    """A uniformly random pairing of the batch: int32 partner indices.
 
+    With `groups == 1`, a permutation of `range(batch_size)`, shape (B,).
     With `groups > 1` the batch is split into `groups` contiguous blocks of
-    equal size and each is permuted within itself: under data parallelism
-    (one block per device) pairs never cross devices, so mixing adds no
-    communication. `batch_size` must then be divisible by `groups`.
+    equal size (one per data-parallel device) and each block is permuted
+    within itself; the result holds the LOCAL indices, shape (groups, B //
+    groups), so that the partner gather (`partners`) stays on each device:
+    mixing adds no communication. `batch_size` must be divisible by `groups`.
     """
     b = _ns(backend)
     np_ = b.numpy
     if groups == 1:
-        keys = b.random.uniform((batch_size,), dtype="float32", seed=seed)
+        keys = _uniform((batch_size,), seed, b)
         return b.cast(np_.argsort(keys), "int32")
-    block = batch_size // groups
-    keys = b.random.uniform((groups, block), dtype="float32", seed=seed)
+    if isinstance(batch_size, int) and batch_size % groups:
+        raise ValueError(
+            f"Expected a batch size divisible by the number of data-parallel "
+            f"devices ({groups}), so that each device pairs its own examples. "
+            f"Received a batch of {batch_size}."
+        )
+    keys = _uniform((groups, batch_size // groups), seed, b)
+    return b.cast(np_.argsort(keys, axis=-1), "int32")
+
+
+def global_permutation(perm, *, backend=None):
+    """`perm` as indices into the whole batch, shape (B,) (for tests/tools)."""
+    b = _ns(backend)
+    np_ = b.numpy
+    if len(perm.shape) == 1:
+        return perm
+    groups, block = perm.shape
     offsets = np_.expand_dims(np_.arange(groups, dtype="int32") * block, -1)
-    perm = b.cast(np_.argsort(keys, axis=-1), "int32") + offsets
-    return np_.reshape(perm, (batch_size,))
+    return np_.reshape(perm + offsets, (groups * block,))
+
+
+def partners(t, perm, *, backend=None):
+    """t[perm]: each example's partner, for a (B,) or grouped (G, B/G) perm."""
+    b = _ns(backend)
+    np_ = b.numpy
+    if len(perm.shape) == 1:
+        return np_.take(t, perm, axis=0)
+    groups, block = perm.shape
+    grouped = np_.reshape(t, (groups, block) + tuple(t.shape[1:]))
+    index = np_.reshape(perm, (groups, block) + (1,) * (len(t.shape) - 1))
+    return np_.reshape(np_.take_along_axis(grouped, index, axis=1), t.shape)
 
 
 # ----------------------------------------------------------------------------
@@ -159,7 +218,7 @@ def mix(tree, lam, perm, *, backend=None):
         lam_t = b.cast(lam, t.dtype)
         if len(lam_t.shape) == 1:
             lam_t = np_.reshape(lam_t, (-1,) + (1,) * (rank - 1))
-        t_perm = np_.take(t, perm, axis=0)
+        t_perm = partners(t, perm, backend=b)
         return t_perm + lam_t * (t - t_perm)
 
     return keras.tree.map_structure(mix_one, tree)
@@ -471,13 +530,28 @@ def mixup_batch(
         # a branch (on JAX it would leak a tracer).
         lam, perm = draw(seed, alpha, batch_size_of(x, backend=b),
                          per_sample=per_sample, groups=groups, backend=b)
-        present = b.cond(
-            b.cast(alpha, "float32") > 0.0,
-            lambda: mix(present, lam, perm, backend=b),
-            lambda: present,
-        )
+        present = mix_where(b.cast(alpha, "float32") > 0.0, present, lam, perm,
+                            backend=b)
     parts = iter(present)
     return tuple(next(parts) if part is not None else None for part in batch)
+
+
+def mix_where(mixing_on, tree, lam, perm, *, backend=None):
+    """`mix(tree, lam, perm)` where the scalar `mixing_on` holds, else `tree`
+    bit for bit (alpha == 0 under a schedule is exactly ERM)."""
+    b = _ns(backend)
+    if b.name == "jax":
+        # A select, fused into the mix: XLA's conditional copies the batch
+        # into and out of its branches (2.5x the cost of the mix under
+        # jax.jit; benchmarks/README.md). TF's cond runs one branch lazily
+        # without copies, where a select would add a pass.
+        return keras.tree.map_structure(
+            lambda m, t: b.numpy.where(mixing_on, m, t),
+            mix(tree, lam, perm, backend=b),
+            tree,
+        )
+    return b.cond(mixing_on, lambda: mix(tree, lam, perm, backend=b),
+                  lambda: tree)
 
 
 # Keys of `keras.layers.MixUp`'s dict form that are not model inputs.

@@ -229,7 +229,7 @@ class MixedLoss(keras.losses.Loss):
                 )
             # Mix the loss: Loss.__call__ casts the pair and reduces the sum
             # once, with masks and sample weights as usual.
-            y_pair = (y_true, keras.ops.take(y_true, perm, axis=0))
+            y_pair = (y_true, mixing.partners(y_true, perm))
             return super().__call__(y_pair, y_pred, sample_weight)
         y_true = keras.ops.cast(y_true, "float32")
         return self.loss(mixing.mix(y_true, lam, perm), y_pred, sample_weight)

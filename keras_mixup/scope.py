@@ -81,11 +81,7 @@ class MixUpScope:
             per_sample=layer.per_sample,
             groups=self.groups,
         )
-        mixed = ops.cond(
-            alpha > 0.0,
-            lambda: mixing.mix(features, lam, perm),
-            lambda: features,
-        )
+        mixed = mixing.mix_where(alpha > 0.0, features, lam, perm)
         self.records.append((active, lam, perm))
         return mixed
 
