@@ -40,7 +40,8 @@ def test_smoke_writes_history_results_and_chart(smoke_run):
     with open(workdir / "history.csv", newline="") as file:
         history = list(csv.DictReader(file))
     assert [(r["epoch"], r["dataset"], r["method"], r["alpha"]) for r in history] == [
-        ("0", "iris", "erm", "0.0"), ("0", "iris", "mixup", "1.0"),
+        ("0", "iris", "erm", "0.0"),
+        ("0", "iris", "mixup", "1.0"),
     ]
     assert all(float(r["loss"]) > 0 for r in history)
 
@@ -69,8 +70,16 @@ def test_smoke_prints_table_beside_the_paper(smoke_run):
     lines = results["table"].splitlines()
     assert lines[0].startswith("Test error (%), mean ± std over 1 seed(s), 1 epoch(s)")
     assert lines[1].split() == [
-        "dataset", "classes", "train/test", "ERM", "mixup", "α=1", "paper", "ERM",
-        "paper", "mixup",
+        "dataset",
+        "classes",
+        "train/test",
+        "ERM",
+        "mixup",
+        "α=1",
+        "paper",
+        "ERM",
+        "paper",
+        "mixup",
     ]
     assert lines[3].split()[:3] == ["iris", "3", "120/30"]
     assert lines[3].split()[-2:] == ["21.3", "17.3"]
@@ -97,7 +106,7 @@ def test_resume_with_other_settings_is_refused(smoke_run, capsys):
     assert "epochs: 1 then, 2 now" in capsys.readouterr().err
 
 
-def test_killed_run_continues_where_it_stopped(tmp_path, monkeypatch):
+def test_killed_run_continues_where_it_stopped(smoke_run, tmp_path, monkeypatch):
     real_train_one = uci.train_one
     calls = []
 
@@ -116,8 +125,17 @@ def test_killed_run_continues_where_it_stopped(tmp_path, monkeypatch):
     results = uci.main(["--smoke", "--workdir", str(tmp_path)])
     assert results["trained_runs"] == 1 and results["skipped_runs"] == 1
     assert [(r["method"], r["alpha"]) for r in results["runs"]] == [
-        ("erm", 0.0), ("mixup", 1.0),
+        ("erm", 0.0),
+        ("mixup", 1.0),
     ]
+    # Seeded: the interrupted-and-resumed run gets exactly the numbers of the
+    # uninterrupted smoke run.
+    _, uninterrupted = smoke_run
+    for resumed_run, whole_run in zip(
+        results["runs"], uninterrupted["runs"], strict=True
+    ):
+        for key in ("test_error", "final_train_loss"):
+            assert resumed_run[key] == whole_run[key]
 
 
 def _write_csv(path, header=True):
@@ -144,7 +162,10 @@ def test_load_csv_encodes_features_and_labels(tmp_path):
     assert data.features.shape == (40, 4)
     assert data.features[2, 1:3].tolist() == [0.0, 0.0]
     assert data.features[0, 1:3].tolist() == [0.0, 1.0]
-    assert np.isnan(data.features[5, 3]) and np.isfinite(np.delete(data.features, 5, 0)).all()
+    assert (
+        np.isnan(data.features[5, 3])
+        and np.isfinite(np.delete(data.features, 5, 0)).all()
+    )
 
 
 def test_load_csv_without_header_takes_a_column_index(tmp_path):
@@ -157,7 +178,9 @@ def test_load_csv_without_header_takes_a_column_index(tmp_path):
 
 def test_load_csv_bad_input_gets_clear_errors(tmp_path):
     _write_csv(tmp_path / "plants.csv")
-    with pytest.raises(common.RecipeError, match="'kind' is not a column.*width, colour"):
+    with pytest.raises(
+        common.RecipeError, match=r"'kind' is not a column.*width, colour"
+    ):
         uci.load_csv(str(tmp_path / "plants.csv"), "kind")
     ragged = tmp_path / "ragged.csv"
     ragged.write_text("a,b\n1,2\n3\n4,5\n6,7\n8,9\n")
@@ -233,23 +256,55 @@ def test_offline_openml_fetch_fails_fast_with_instructions(monkeypatch, tmp_path
         uci.load_openml("abalone", str(tmp_path))
     assert time.perf_counter() - start < 5
     message = str(error.value)
-    for expected in ["'abalone'", str(tmp_path), "OpenML (data_id 183)",
-                     "Name or service not known", "--csv FILE --target COLUMN",
-                     "iris, wine, breast_cancer, digits"]:
+    for expected in [
+        "'abalone'",
+        str(tmp_path),
+        "OpenML (data_id 183)",
+        "Name or service not known",
+        "--csv FILE --target COLUMN",
+        "iris, wine, breast_cancer, digits",
+    ]:
         assert expected in message
     assert socket.getdefaulttimeout() is None  # restored
 
 
+def test_cached_openml_dataset_one_hot_encodes_nominal_features(monkeypatch):
+    from sklearn.utils import Bunch
+
+    def cached(*args, **kwargs):
+        assert kwargs["parser"] == "liac-arff" and kwargs["as_frame"] is False
+        return Bunch(
+            data=np.array([[0.0, 1.5], [2.0, 2.5], [1.0, 0.5], [np.nan, 1.0]]),
+            target=np.array(["9", "10", "9", "10"], dtype=object),
+            feature_names=["Sex", "Length"],
+            categories={"Sex": ["F", "I", "M"]},
+        )
+
+    monkeypatch.setattr(sklearn.datasets, "fetch_openml", cached)
+    data = uci.load_openml("abalone", None)
+    assert data.source == "OpenML data_id 183"
+    assert data.labels.tolist() == [0, 1, 0, 1]  # numeric order: 9 before 10
+    assert data.features.tolist() == [
+        [1.0, 0.0, 0.0, 1.5],
+        [0.0, 0.0, 1.0, 2.5],
+        [0.0, 1.0, 0.0, 0.5],
+        [0.0, 0.0, 0.0, 1.0],
+    ]
+
+
 def test_cli_stops_before_training_when_data_is_missing(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(
-        sklearn.datasets, "fetch_openml",
+        sklearn.datasets,
+        "fetch_openml",
         lambda *a, **k: (_ for _ in ()).throw(urllib.error.URLError("offline")),
     )
     with pytest.raises(SystemExit) as exit_info:
         uci.main(["--datasets", "iris", "arcene", "--workdir", str(tmp_path)])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("python -m recipes.uci: error: dataset 'arcene' is not in the cache")
+    assert err.startswith(
+        "python -m recipes.uci: error: dataset 'arcene' is not in the cache"
+    )
     assert "Traceback" not in err
     assert not (tmp_path / "rows.jsonl").exists()  # nothing trained, iris included
 
@@ -280,8 +335,12 @@ def test_default_config_is_the_papers_setting_on_offline_data():
     assert config.seeds == 10 and config.alpha == (1.0,)
     units = uci._units(uci.UCIConfig(datasets=("iris",), seeds=2, alpha=(0.5, 8.0)))
     assert units == [
-        ("iris", 0, "erm", 0.0), ("iris", 0, "mixup", 0.5), ("iris", 0, "mixup", 8.0),
-        ("iris", 1, "erm", 0.0), ("iris", 1, "mixup", 0.5), ("iris", 1, "mixup", 8.0),
+        ("iris", 0, "erm", 0.0),
+        ("iris", 0, "mixup", 0.5),
+        ("iris", 0, "mixup", 8.0),
+        ("iris", 1, "erm", 0.0),
+        ("iris", 1, "mixup", 0.5),
+        ("iris", 1, "mixup", 8.0),
     ]
 
 
