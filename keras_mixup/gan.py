@@ -34,9 +34,10 @@ class MixUpGAN(keras.Model):
     `BCE(D(G(z)), 1)`, for every alpha.
 
     **One `fit` step** takes one batch of real examples, splits it into
-    `d_steps` equal sub-batches, makes one discriminator update on each (a
-    fresh z and lam each time), then one generator update on a fresh z of
-    the same size. So for the paper's setting (minibatches of 128, five
+    `d_steps` equal sub-batches (sub-batch k holds examples k, k + d_steps,
+    k + 2 * d_steps...), makes one discriminator update on each (a fresh z
+    and lam each time), then one generator update on a fresh z of the same
+    size. So for the paper's setting (minibatches of 128, five
     discriminator updates per generator update) fit with
     `batch_size=5 * 128`; a remainder of `batch_size % d_steps` examples is
     left out. After `n` steps:
@@ -55,6 +56,10 @@ class MixUpGAN(keras.Model):
     gradient plumbing differs per backend (JAX: `jax.value_and_grad` over
     the trainer's state; TensorFlow: `tf.GradientTape`). Both work under
     `jit_compile=True`. The torch backend is not supported.
+
+    `alpha`, `d_steps` and `per_sample` are compiled into the training
+    step; `seed` seeds the draws of lam and z, whose stream is saved with
+    the model (`save`, `BackupAndRestore`), so a resumed run continues it.
 
     `gan(z)` and `gan.predict(z)` run the generator. Labels in the data
     (`(x, y)` batches) are ignored: the GAN is unconditional. The real
@@ -346,7 +351,10 @@ class MixUpGAN(keras.Model):
                 "per update)."
             )
         size = keras.ops.shape(x)[0] // self.d_steps
-        return [x[k * size:(k + 1) * size] for k in range(self.d_steps)], size
+        # Strided, so that each device's shard of a data-parallel batch
+        # feeds every sub-batch equally.
+        x = x[:size * self.d_steps]
+        return [x[k::self.d_steps] for k in range(self.d_steps)], size
 
     def _variables_of(self, network):
         """(indices in self.trainable_variables, variables) of a network."""

@@ -129,7 +129,11 @@ def test_alpha_zero_is_the_standard_gan_with_d_steps_updates():
     own update count."""
     n, d_steps, w0, c0, b0 = 4, 2, 0.7, -0.2, 0.5
     values = [1.0, -2.0, 3.0, 0.5]  # the real value of each sub-batch
-    x = np.repeat(np.asarray(values, "float32"), n)[:, None]
+    # Sub-batch k of a step holds examples k, k + d_steps, k + 2 * d_steps...
+    x = np.concatenate([
+        np.tile(np.asarray(values[2 * s:2 * s + 2], "float32"), n)
+        for s in range(2)
+    ])[:, None]
     gan = MixUpGAN(
         constant_generator(b0), linear_discriminator(w0, c0),
         alpha=0.0, d_steps=d_steps, seed=0,
