@@ -161,7 +161,9 @@ def build_parser(
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
             kwargs["type"] = element_type
-            kwargs["metavar"] = field.metadata.get("metavar") or element_type.__name__.upper()
+            kwargs["metavar"] = (
+                field.metadata.get("metavar") or element_type.__name__.upper()
+            )
             if is_sequence:
                 kwargs["nargs"] = "+"
         parser.add_argument(flag, **kwargs)
@@ -380,10 +382,12 @@ class ResultRows:
                     continue
                 try:
                     row = json.loads(line)
-                except json.JSONDecodeError:
+                except json.JSONDecodeError as error:
                     if number == len(lines):
                         continue  # killed while writing: that unit reruns
-                    raise RecipeError(f"{self.path}:{number} is not valid JSON")
+                    raise RecipeError(
+                        f"{self.path}:{number} is not valid JSON"
+                    ) from error
                 self._rows[self.key(row)] = row
 
     def key(self, row: Mapping[str, Any]) -> tuple:
@@ -455,7 +459,7 @@ def format_table(
 
     def line(values: Sequence[str]) -> str:
         first = values[0].ljust(widths[0])
-        rest = [v.rjust(w) for v, w in zip(values[1:], widths[1:])]
+        rest = [v.rjust(w) for v, w in zip(values[1:], widths[1:], strict=True)]
         return "  ".join([first, *rest]).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
@@ -552,13 +556,20 @@ def bar_chart(
     reference_drawn = False
     for index, (name, values) in enumerate(series.items()):
         x = positions + (index - (len(series) - 1) / 2) * width
-        means = [v.mean if isinstance(v, MeanStd) else (np.nan if v is None else v) for v in values]
+        means = [
+            v.mean if isinstance(v, MeanStd) else (np.nan if v is None else v)
+            for v in values
+        ]
         errors = [v.std if isinstance(v, MeanStd) else 0.0 for v in values]
         axes.bar(x, means, width, yerr=errors, capsize=3, label=name)
-        for x_value, ref in zip(x, (reference or {}).get(name, ())):
+        references = (reference or {}).get(name, [None] * len(groups))
+        for x_value, ref in zip(x, references, strict=True):
             if ref is not None:
                 axes.plot(
-                    [x_value - width / 2, x_value + width / 2], [ref, ref], "k-", lw=2,
+                    [x_value - width / 2, x_value + width / 2],
+                    [ref, ref],
+                    "k-",
+                    lw=2,
                     label=None if reference_drawn else reference_label,
                 )
                 reference_drawn = True

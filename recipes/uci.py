@@ -5,8 +5,8 @@ units, Adam with default settings, 10 epochs of minibatches of 16. Each
 comparison is repeated over several seeds (split, initialisation, data order
 and mixing change with the seed; ERM and mixup share them within a seed).
 
-    python -m recipes.uci                      # offline: iris wine breast_cancer digits
-    python -m recipes.uci --datasets abalone   # needs network once (OpenML), then cached
+    python -m recipes.uci                     # offline: iris wine breast_cancer digits
+    python -m recipes.uci --datasets abalone  # needs network once (OpenML), then cached
     python -m recipes.uci --csv data.csv --target class
     python -m recipes.uci --datasets digits --label-noise 0.4 --alpha 1 8
 """
@@ -63,14 +63,16 @@ class UCIConfig(common.RecipeConfig):
     datasets: tuple[str, ...] = common.option(
         (),
         "datasets: offline " + " ".join(OFFLINE_DATASETS) + "; downloaded from "
-        "OpenML and cached under --data-dir: " + " ".join(OPENML_DATASETS)
+        "OpenML and cached under --data-dir: "
+        + " ".join(OPENML_DATASETS)
         + " (default: the offline ones, or none when --csv is given)",
         smoke=("iris",),
         resumable=True,
         metavar="NAME",
     )
     csv: str | None = common.option(
-        None, "also run on this CSV file (header row optional); needs --target",
+        None,
+        "also run on this CSV file (header row optional); needs --target",
         metavar="FILE",
     )
     target: str | None = common.option(
@@ -86,11 +88,15 @@ class UCIConfig(common.RecipeConfig):
         metavar="DIR",
     )
     seeds: int = common.option(
-        10, "repeats of each comparison: seeds seed .. seed+N-1", smoke=1,
-        resumable=True, metavar="N",
+        10,
+        "repeats of each comparison: seeds seed .. seed+N-1",
+        smoke=1,
+        resumable=True,
+        metavar="N",
     )
     alpha: tuple[float, ...] = common.option(
-        (1.0,), "mixup alpha(s) > 0; several values sweep (ERM always runs)",
+        (1.0,),
+        "mixup alpha(s) > 0; several values sweep (ERM always runs)",
         resumable=True,
     )
     label_noise: float = common.option(
@@ -108,7 +114,8 @@ class UCIConfig(common.RecipeConfig):
         0.2, "fraction of each class held out for testing (stratified split)"
     )
     fit_verbose: int = common.option(
-        0, "verbosity of each fit (0 silent, 1 progress bar, 2 one line per epoch)",
+        0,
+        "verbosity of each fit (0 silent, 1 progress bar, 2 one line per epoch)",
         resumable=True,
     )
 
@@ -199,9 +206,14 @@ def encode_features(raw: np.ndarray) -> np.ndarray:
     columns = []
     for column in raw.T:
         present = [value for value in column if not _is_missing(value)]
-        if all(isinstance(v, (int, float, np.number)) or _is_number(str(v)) for v in present):
+        if all(
+            isinstance(v, (int, float, np.number)) or _is_number(str(v))
+            for v in present
+        ):
             columns.append(
-                np.array([np.nan if _is_missing(v) else float(v) for v in column])[:, None]
+                np.array([np.nan if _is_missing(v) else float(v) for v in column])[
+                    :, None
+                ]
             )
         else:
             categories = sorted({str(v).strip() for v in present})
@@ -228,8 +240,9 @@ def encode_labels(raw: np.ndarray) -> tuple[np.ndarray, int]:
     return labels.astype(np.int64), len(classes)
 
 
-def _checked(name: str, features: np.ndarray, labels: np.ndarray, num_classes: int,
-             source: str) -> TabularData:
+def _checked(
+    name: str, features: np.ndarray, labels: np.ndarray, num_classes: int, source: str
+) -> TabularData:
     if num_classes < 2:
         raise common.RecipeError(f"dataset {name} has {num_classes} class; need >= 2")
     if features.shape[1] == 0:
@@ -248,8 +261,13 @@ def load_sklearn(name: str) -> TabularData:
     }[name]
     features, raw_labels = loader(return_X_y=True)
     labels, num_classes = encode_labels(raw_labels)
-    return _checked(name, encode_features(features), labels, num_classes,
-                    f"sklearn.datasets.load_{name}")
+    return _checked(
+        name,
+        encode_features(features),
+        labels,
+        num_classes,
+        f"sklearn.datasets.load_{name}",
+    )
 
 
 def load_openml(name: str, data_dir: str | None) -> TabularData:
@@ -265,8 +283,14 @@ def load_openml(name: str, data_dir: str | None) -> TabularData:
     previous_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(NETWORK_TIMEOUT_S)
     try:
+        # liac-arff: works without pandas, and encodes nominal features as
+        # category codes (listed in bunch.categories).
         bunch = sklearn.datasets.fetch_openml(
-            data_id=data_id, data_home=data_dir, as_frame=False, n_retries=1,
+            data_id=data_id,
+            data_home=data_dir,
+            as_frame=False,
+            parser="liac-arff",
+            n_retries=1,
             delay=0.5,
         )
     except (urllib.error.URLError, OSError) as error:  # includes timeouts
@@ -283,9 +307,27 @@ def load_openml(name: str, data_dir: str | None) -> TabularData:
     features = bunch.data
     if scipy.sparse.issparse(features):
         features = features.toarray()
+    features = np.asarray(features, dtype=np.float64)
+    categories = bunch.get("categories") or {}
+    if any(name in categories for name in bunch.feature_names):
+        # Category codes back to names, so that encode_features one-hot
+        # encodes them instead of treating codes as magnitudes.
+        table = features.astype(object)
+        for column, feature in enumerate(bunch.feature_names):
+            if feature in categories:
+                table[:, column] = [
+                    None if np.isnan(code) else categories[feature][int(code)]
+                    for code in features[:, column]
+                ]
+        features = table
     labels, num_classes = encode_labels(bunch.target)
-    return _checked(name, encode_features(np.asarray(features)), labels, num_classes,
-                    f"OpenML data_id {data_id}")
+    return _checked(
+        name,
+        encode_features(features),
+        labels,
+        num_classes,
+        f"OpenML data_id {data_id}",
+    )
 
 
 def load_csv(path: str, target: str) -> TabularData:
@@ -294,16 +336,24 @@ def load_csv(path: str, target: str) -> TabularData:
     name = csv_dataset_name(path)
     try:
         with open(path, newline="") as file:
-            rows = [row for row in csv.reader(file) if any(cell.strip() for cell in row)]
+            rows = [
+                row for row in csv.reader(file) if any(cell.strip() for cell in row)
+            ]
     except OSError as error:
         raise common.RecipeError(f"cannot read --csv {path}: {error}") from error
     except (csv.Error, UnicodeDecodeError) as error:
-        raise common.RecipeError(f"--csv {path} is not a readable CSV: {error}") from error
+        raise common.RecipeError(
+            f"--csv {path} is not a readable CSV: {error}"
+        ) from error
     if not rows:
         raise common.RecipeError(f"--csv {path} is empty")
     has_header = not all(_is_number(cell) for cell in rows[0])
     width = len(rows[0])
-    header = [cell.strip() for cell in rows[0]] if has_header else [str(i) for i in range(width)]
+    header = (
+        [cell.strip() for cell in rows[0]]
+        if has_header
+        else [str(i) for i in range(width)]
+    )
     body = rows[1:] if has_header else rows
     for number, row in enumerate(body, start=2 if has_header else 1):
         if len(row) != width:
@@ -326,8 +376,13 @@ def load_csv(path: str, target: str) -> TabularData:
     table = table[keep]
     labels, num_classes = encode_labels(table[:, target_index])
     features = encode_features(np.delete(table, target_index, axis=1))
-    return _checked(name, features, labels, num_classes,
-                    f"{path} (target column {header[target_index]!r})")
+    return _checked(
+        name,
+        features,
+        labels,
+        num_classes,
+        f"{path} (target column {header[target_index]!r})",
+    )
 
 
 def load_dataset(name: str, config: UCIConfig) -> TabularData:
@@ -347,10 +402,13 @@ def stratified_split(
     train, test = [], []
     for label in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == label))
-        n_test = min(int(round(test_fraction * len(members))), len(members) - 1)
+        n_test = min(round(test_fraction * len(members)), len(members) - 1)
         test.append(members[:n_test])
         train.append(members[n_test:])
-    train_indices, test_indices = np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+    train_indices, test_indices = (
+        np.sort(np.concatenate(train)),
+        np.sort(np.concatenate(test)),
+    )
     if len(test_indices) == 0:
         raise common.RecipeError("the test split is empty: raise --test-fraction")
     return train_indices, test_indices
@@ -361,10 +419,12 @@ def corrupt_labels(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(noisy labels, indices changed): exactly round(fraction * n) labels are
     replaced by a different class drawn uniformly from the others."""
-    count = int(round(fraction * len(labels)))
+    count = round(fraction * len(labels))
     changed = np.sort(rng.choice(len(labels), size=count, replace=False))
     noisy = labels.copy()
-    noisy[changed] = (labels[changed] + rng.integers(1, num_classes, size=count)) % num_classes
+    noisy[changed] = (
+        labels[changed] + rng.integers(1, num_classes, size=count)
+    ) % num_classes
     return noisy, changed
 
 
@@ -376,12 +436,17 @@ def standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.nda
         std = np.nanstd(train, axis=0)
     mean = np.where(np.isfinite(mean), mean, 0.0)
     std = np.where(np.isfinite(std) & (std > 0), std, 1.0)
-    scale = lambda x: np.nan_to_num((x - mean) / std, nan=0.0).astype(np.float32)  # noqa: E731
+
+    def scale(x: np.ndarray) -> np.ndarray:
+        return np.nan_to_num((x - mean) / std, nan=0.0).astype(np.float32)
+
     return scale(train), scale(test)
 
 
 @dataclasses.dataclass(frozen=True)
 class Split:
+    """One seed's train/test data, standardized, ready to train on."""
+
     x_train: np.ndarray
     y_train: np.ndarray  # possibly noisy
     x_test: np.ndarray
@@ -394,12 +459,24 @@ def make_split(data: TabularData, config: UCIConfig, seed: int) -> Split:
     """Split, add label noise and standardize, all determined by the seed
     (shared by ERM and every mixup alpha of that seed)."""
     rng = np.random.default_rng(seed)
-    train_indices, test_indices = stratified_split(data.labels, config.test_fraction, rng)
+    train_indices, test_indices = stratified_split(
+        data.labels, config.test_fraction, rng
+    )
     y_train = data.labels[train_indices]
-    y_train, changed = corrupt_labels(y_train, config.label_noise, data.num_classes, rng)
-    x_train, x_test = standardize(data.features[train_indices], data.features[test_indices])
-    return Split(x_train, y_train.astype(np.int32), x_test,
-                 data.labels[test_indices].astype(np.int32), data.num_classes, len(changed))
+    y_train, changed = corrupt_labels(
+        y_train, config.label_noise, data.num_classes, rng
+    )
+    x_train, x_test = standardize(
+        data.features[train_indices], data.features[test_indices]
+    )
+    return Split(
+        x_train,
+        y_train.astype(np.int32),
+        x_test,
+        data.labels[test_indices].astype(np.int32),
+        data.num_classes,
+        len(changed),
+    )
 
 
 # ------------------------------------------------------------------- training
@@ -411,7 +488,9 @@ def train_pipeline(split: Split, alpha: float, batch_size: int, seed: int):
     import tensorflow as tf
 
     dataset = tf.data.Dataset.from_tensor_slices((split.x_train, split.y_train))
-    dataset = dataset.shuffle(len(split.x_train), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.shuffle(
+        len(split.x_train), seed=seed, reshuffle_each_iteration=True
+    )
     dataset = dataset.batch(batch_size)
     dataset = dataset.map(
         keras_mixup.mixup_map(alpha, num_classes=split.num_classes, seed=seed)
@@ -420,7 +499,11 @@ def train_pipeline(split: Split, alpha: float, batch_size: int, seed: int):
 
 
 def train_one(
-    split: Split, config: UCIConfig, seed: int, alpha: float, workdir: Path,
+    split: Split,
+    config: UCIConfig,
+    seed: int,
+    alpha: float,
+    workdir: Path,
     tags: dict[str, Any],
 ) -> dict[str, Any]:
     """Train one net from scratch and return its test error (%)."""
@@ -439,7 +522,9 @@ def train_one(
     # A direct call: predict() would build (and on TF retrace) a new function
     # for every one of the many small models.
     probabilities = keras.ops.convert_to_numpy(model(split.x_test, training=False))
-    test_error = 100.0 * float(np.mean(np.argmax(probabilities, axis=1) != split.y_test))
+    test_error = 100.0 * float(
+        np.mean(np.argmax(probabilities, axis=1) != split.y_test)
+    )
     return {
         **tags,
         "test_error": test_error,
@@ -454,7 +539,8 @@ def _units(config: UCIConfig) -> list[tuple[str, int, str, float]]:
         (dataset, seed, method, alpha)
         for dataset in config.dataset_names()
         for seed in config.seed_list()
-        for method, alpha in [("erm", 0.0)] + [("mixup", float(a)) for a in config.alpha]
+        for method, alpha in [("erm", 0.0)]
+        + [("mixup", float(a)) for a in config.alpha]
     ]
 
 
@@ -474,7 +560,10 @@ def summarize(config: UCIConfig, rows: common.ResultRows) -> dict[str, Any]:
             ]
             stats = common.MeanStd.of(errors)
             entry[_method_label(method, alpha)] = {
-                "mean": stats.mean, "std": stats.std, "n": stats.n, "values": errors,
+                "mean": stats.mean,
+                "std": stats.std,
+                "n": stats.n,
+                "values": errors,
             }
         paper = PAPER_TABLE4.get(dataset)
         entry["paper ERM"] = paper[0] if paper else None
@@ -483,36 +572,53 @@ def summarize(config: UCIConfig, rows: common.ResultRows) -> dict[str, Any]:
     return summary
 
 
-def report(config: UCIConfig, summary: dict[str, Any], workdir: Path,
-           shapes: dict[str, str]) -> str:
+def report(
+    config: UCIConfig, summary: dict[str, Any], workdir: Path, shapes: dict[str, str]
+) -> str:
     """Print the table beside the paper's; write results.csv and results.png."""
-    labels = [_method_label("erm", 0.0)] + [_method_label("mixup", float(a)) for a in config.alpha]
+    labels = [_method_label("erm", 0.0)] + [
+        _method_label("mixup", float(a)) for a in config.alpha
+    ]
     columns = ["dataset", "classes", "train/test", *labels, "paper ERM", "paper mixup"]
     table_rows = []
     for dataset, entry in summary.items():
-        row: dict[str, Any] = {"dataset": dataset, **{
-            label: common.MeanStd(entry[label]["mean"], entry[label]["std"], entry[label]["n"])
-            for label in labels
-        }}
-        row.update(dict(zip(("classes", "train/test"), shapes.get(dataset, ("-", "-")))))
+        row: dict[str, Any] = {
+            "dataset": dataset,
+            **{
+                label: common.MeanStd(
+                    entry[label]["mean"], entry[label]["std"], entry[label]["n"]
+                )
+                for label in labels
+            },
+        }
+        row.update(dict(zip(("classes", "train/test"), shapes[dataset], strict=True)))
         row["paper ERM"], row["paper mixup"] = entry["paper ERM"], entry["paper mixup"]
         table_rows.append(row)
-    noise = f", {config.label_noise:.0%} of train labels corrupted" if config.label_noise else ""
+    noise = (
+        f", {config.label_noise:.0%} of train labels corrupted"
+        if config.label_noise
+        else ""
+    )
     title = (
         f"Test error (%), mean ± std over {config.seeds} seed(s), "
         f"{config.epochs} epoch(s){noise}; paper: Table 4 of Zhang et al. (2018)"
     )
-    text = common.print_table(columns, table_rows, title=title, csv_path=workdir / "results.csv")
+    text = common.print_table(
+        columns, table_rows, title=title, csv_path=workdir / "results.csv"
+    )
     common.bar_chart(
         workdir / "results.png",
         list(summary),
         {label: [row[label] for row in table_rows] for label in labels},
         reference={
-            label: [row["paper ERM" if label == "ERM" else "paper mixup"] for row in table_rows]
+            label: [
+                row["paper ERM" if label == "ERM" else "paper mixup"]
+                for row in table_rows
+            ]
             for label in labels
         },
         ylabel="test error (%)",
-        title=f"UCI: ERM vs mixup ({config.seeds} seeds{noise})",
+        title=f"UCI: ERM vs mixup ({config.seeds} seed(s){noise})",
     )
     return text
 
@@ -522,12 +628,17 @@ def train(config: UCIConfig, workdir: str | Path) -> dict[str, Any]:
     workdir, then report over all units of this config."""
     started = time.perf_counter()
     workdir = common.prepare_workdir(workdir, config, RECIPE)
-    rows = common.ResultRows(workdir / "rows.jsonl", ("dataset", "seed", "method", "alpha"))
+    rows = common.ResultRows(
+        workdir / "rows.jsonl", ("dataset", "seed", "method", "alpha")
+    )
     units = _units(config)
     pending = [unit for unit in units if unit not in rows]
     # Load every dataset with work left before training anything, so missing
     # data stops the run in seconds rather than after an hour.
-    loaded = {name: load_dataset(name, config) for name in dict.fromkeys(u[0] for u in pending)}
+    loaded = {
+        name: load_dataset(name, config)
+        for name in dict.fromkeys(u[0] for u in pending)
+    }
     print(
         f"UCI: {len(config.dataset_names())} dataset(s) x {config.seeds} seed(s) x "
         f"(ERM + {len(config.alpha)} mixup) = {len(units)} runs; "
@@ -536,15 +647,23 @@ def train(config: UCIConfig, workdir: str | Path) -> dict[str, Any]:
     )
     progress = common.progress_bar(len(units), unit_name="run")
     progress.update(len(units) - len(pending))
-    splits: dict[tuple[str, int], Split] = {}
-    for done, (dataset, seed, method, alpha) in enumerate(pending, start=len(units) - len(pending) + 1):
-        if (dataset, seed) not in splits:
-            splits = {(dataset, seed): make_split(loaded[dataset], config, seed)}
-        split = splits[(dataset, seed)]
+    split_key, split = None, None
+    for done, (dataset, seed, method, alpha) in enumerate(
+        pending, start=len(units) - len(pending) + 1
+    ):
+        if (dataset, seed) != split_key:  # units of one (dataset, seed) are adjacent
+            split_key, split = (
+                (dataset, seed),
+                make_split(loaded[dataset], config, seed),
+            )
         tags = {"dataset": dataset, "seed": seed, "method": method, "alpha": alpha}
         row = train_one(split, config, seed, alpha, workdir, tags)
-        row.update(num_classes=split.num_classes, n_train=len(split.y_train),
-                   n_test=len(split.y_test), corrupted_train_labels=split.corrupted)
+        row.update(
+            num_classes=split.num_classes,
+            n_train=len(split.y_train),
+            n_test=len(split.y_test),
+            corrupted_train_labels=split.corrupted,
+        )
         rows.add(row)
         progress.update(done, [("test_error", row["test_error"])])
 
@@ -552,7 +671,10 @@ def train(config: UCIConfig, workdir: str | Path) -> dict[str, Any]:
     shapes = {}
     for dataset in config.dataset_names():
         first = rows.get((dataset, config.seed, "erm", 0.0))
-        shapes[dataset] = (first["num_classes"], f"{first['n_train']}/{first['n_test']}")
+        shapes[dataset] = (
+            first["num_classes"],
+            f"{first['n_train']}/{first['n_test']}",
+        )
     table = report(config, summary, workdir, shapes)
     unit_rows = [rows.get(unit) for unit in units]
     results = {
@@ -567,8 +689,10 @@ def train(config: UCIConfig, workdir: str | Path) -> dict[str, Any]:
         "table": table,
     }
     common.write_json(workdir / "results.json", results)
-    print(f"wrote {workdir / 'results.json'}, results.csv, results.png, history.csv",
-          flush=True)
+    print(
+        f"wrote {workdir / 'results.json'}, results.csv, results.png, history.csv",
+        flush=True,
+    )
     return results
 
 

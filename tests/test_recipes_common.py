@@ -37,9 +37,20 @@ def test_parse_config_defaults_and_workdir():
 
 def test_parse_config_smoke_values_and_explicit_flags_win():
     invocation = common.parse_config(
-        ToyConfig, "toy",
-        ["--smoke", "--steps", "5", "--rate", "0.5", "--no-augment", "--seed", "3",
-         "--name", "x"],
+        ToyConfig,
+        "toy",
+        [
+            "--smoke",
+            "--steps",
+            "5",
+            "--rate",
+            "0.5",
+            "--no-augment",
+            "--seed",
+            "3",
+            "--name",
+            "x",
+        ],
     )
     assert invocation.config == ToyConfig(
         seed=3, steps=5, rate=0.5, widths=(2,), name="x", augment=False
@@ -73,9 +84,17 @@ def test_help_lists_every_option_with_defaults(capsys):
     assert exit_info.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
     for expected in [
-        "python -m recipes.toy", "A toy recipe.", "--steps", "training steps",
-        "(default: 100; with --smoke: 2)", "--widths", "(default: 8 8;",
-        "--augment, --no-augment", "--seed", "--workdir", "--smoke",
+        "python -m recipes.toy",
+        "A toy recipe.",
+        "--steps",
+        "training steps",
+        "(default: 100; with --smoke: 2)",
+        "--widths",
+        "(default: 8 8;",
+        "--augment, --no-augment",
+        "--seed",
+        "--workdir",
+        "--smoke",
     ]:
         assert expected in text
 
@@ -88,13 +107,17 @@ def test_run_cli_prints_recipe_errors_without_traceback(capsys, tmp_path):
         common.run_cli("toy", ToyConfig, failing_train, ["--workdir", str(tmp_path)])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert err.strip() == "python -m recipes.toy: error: the data is missing; give --csv"
+    assert (
+        err.strip() == "python -m recipes.toy: error: the data is missing; give --csv"
+    )
 
 
 def test_run_cli_passes_config_and_workdir(tmp_path):
     seen = {}
     result = common.run_cli(
-        "toy", ToyConfig, lambda c, w: seen.update(config=c, workdir=w) or "done",
+        "toy",
+        ToyConfig,
+        lambda c, w: seen.update(config=c, workdir=w) or "done",
         ["--smoke", "--workdir", str(tmp_path)],
     )
     assert result == "done"
@@ -106,7 +129,11 @@ def test_prepare_workdir_writes_config_json(tmp_path):
     written = json.loads((workdir / "config.json").read_text())
     assert written["recipe"] == "toy"
     assert written["config"] == {
-        "seed": 7, "steps": 100, "rate": 0.1, "widths": [8, 8], "name": None,
+        "seed": 7,
+        "steps": 100,
+        "rate": 0.1,
+        "widths": [8, 8],
+        "name": None,
         "augment": True,
     }
     assert written["seed"] == 7
@@ -123,7 +150,9 @@ def test_prepare_workdir_resumes_only_with_the_same_settings(tmp_path):
     common.prepare_workdir(tmp_path, ToyConfig(name="more"), "toy")
     assert json.loads((tmp_path / "config.json").read_text())["first_started"] == first
     # ... the others may not: results of different settings must not mix.
-    with pytest.raises(common.RecipeError, match=r"steps: 100 then, 5 now.*another --workdir"):
+    with pytest.raises(
+        common.RecipeError, match=r"steps: 100 then, 5 now.*another --workdir"
+    ):
         common.prepare_workdir(tmp_path, ToyConfig(steps=5), "toy")
     with pytest.raises(common.RecipeError, match="recipe 'toy', not 'other'"):
         common.prepare_workdir(tmp_path, ToyConfig(), "other")
@@ -143,7 +172,7 @@ def test_result_rows_record_and_skip_units(tmp_path):
     assert ("iris", 2) not in reloaded
     assert reloaded.get(("iris", 0))["error"] == 0.25
     path.write_text('not json\n{"dataset": "iris", "seed": 0}\n')
-    with pytest.raises(common.RecipeError, match="rows.jsonl:1 is not valid JSON"):
+    with pytest.raises(common.RecipeError, match=r"rows\.jsonl:1 is not valid JSON"):
         common.ResultRows(path, ("dataset", "seed"))
 
 
@@ -152,7 +181,12 @@ def test_write_json_is_plain_json(tmp_path):
         tmp_path / "results.json",
         {"a": (1, 2), "b": np.float64(0.5), "c": np.arange(2), "d": float("nan")},
     )
-    assert json.loads(path.read_text()) == {"a": [1, 2], "b": 0.5, "c": [0, 1], "d": None}
+    assert json.loads(path.read_text()) == {
+        "a": [1, 2],
+        "b": 0.5,
+        "c": [0, 1],
+        "d": None,
+    }
     assert not (tmp_path / "results.json.tmp").exists()
 
 
@@ -169,7 +203,11 @@ def test_print_table_aligns_and_writes_csv(tmp_path, capsys):
     columns = ["dataset", "ours", "paper"]
     rows = [
         {"dataset": "iris", "ours": common.MeanStd(5.25, 1.5, 10), "paper": 21.3},
-        {"dataset": "breast_cancer", "ours": common.MeanStd(12.0, 0.25, 10), "paper": None},
+        {
+            "dataset": "breast_cancer",
+            "ours": common.MeanStd(12.0, 0.25, 10),
+            "paper": None,
+        },
     ]
     text = common.print_table(
         columns, rows, title="Test error (%)", csv_path=tmp_path / "t.csv"
@@ -193,7 +231,10 @@ def test_bar_chart_writes_png(tmp_path):
     path = common.bar_chart(
         tmp_path / "chart.png",
         ["iris", "wine"],
-        {"ERM": [common.MeanStd(5, 1, 3), 2.0], "mixup": [common.MeanStd(4, 1, 3), None]},
+        {
+            "ERM": [common.MeanStd(5, 1, 3), 2.0],
+            "mixup": [common.MeanStd(4, 1, 3), None],
+        },
         reference={"ERM": [21.3, None], "mixup": [17.3, None]},
         ylabel="test error (%)",
         title="chart",
@@ -203,7 +244,9 @@ def test_bar_chart_writes_png(tmp_path):
 
 def _tiny_model():
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(2, activation="softmax")]
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     return model
 
@@ -222,13 +265,19 @@ def test_history_logger_appends_tagged_epochs(tmp_path):
     x, y = _tiny_data()
     for seed in (0, 1):
         _tiny_model().fit(
-            x, y, epochs=2, verbose=0,
+            x,
+            y,
+            epochs=2,
+            verbose=0,
             callbacks=[common.history_logger(tmp_path, dataset="toy", seed=seed)],
         )
     rows = _history_rows(tmp_path)
     assert list(rows[0]) == ["epoch", "dataset", "seed", "loss"]  # no val_ copies
     assert [(r["epoch"], r["dataset"], r["seed"]) for r in rows] == [
-        ("0", "toy", "0"), ("1", "toy", "0"), ("0", "toy", "1"), ("1", "toy", "1"),
+        ("0", "toy", "0"),
+        ("1", "toy", "0"),
+        ("0", "toy", "1"),
+        ("1", "toy", "1"),
     ]
 
 
@@ -246,10 +295,16 @@ def test_backup_and_restore_resumes_a_killed_fit(tmp_path):
     x, y = _tiny_data()
 
     def callbacks(*extra):
-        return [common.backup_and_restore(tmp_path), common.history_logger(tmp_path), *extra]
+        return [
+            common.backup_and_restore(tmp_path),
+            common.history_logger(tmp_path),
+            *extra,
+        ]
 
     with pytest.raises(KeyboardInterrupt):
-        _tiny_model().fit(x, y, epochs=4, verbose=0, callbacks=callbacks(_KillAfterEpoch(1)))
+        _tiny_model().fit(
+            x, y, epochs=4, verbose=0, callbacks=callbacks(_KillAfterEpoch(1))
+        )
     history = _tiny_model().fit(x, y, epochs=4, verbose=0, callbacks=callbacks())
     assert len(history.history["loss"]) == 2  # only epochs 2 and 3 ran again
     assert [row["epoch"] for row in _history_rows(tmp_path)] == ["0", "1", "2", "3"]
