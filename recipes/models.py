@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+import keras_mixup
+
 
 def mlp(
     input_dim: int,
@@ -98,6 +100,10 @@ def preact_resnet18(
     *,
     weight_decay: float = 1e-4,
     dropout: float = 0.0,
+    mixup_alpha: float | None = None,
+    mixup_at: Sequence[int] = (0,),
+    mixup_per_sample: bool = False,
+    mixup_seed: int | None = None,
     name: str = "preact_resnet18",
 ) -> keras.Model:
     """PreAct ResNet-18 for CIFAR (He et al., 2016) as implemented in
@@ -115,6 +121,15 @@ def preact_resnet18(
             does, as L2(weight_decay / 2) regularizers.
         dropout: dropout probability after the middle ReLU of each block
             (the paper's section 3.4); 0 adds no layer.
+        mixup_alpha: if set, `keras_mixup.MixUp(mixup_alpha)` layers are
+            placed at `mixup_at`; wrap the model in `keras_mixup.MixUpModel`
+            to train it.
+        mixup_at: where to mix (the ablation's "Layer k", Table 5): 0 the
+            input, 1-4 the input of residual stage k, 5 the pooled features
+            before the classifier. Several positions give manifold mixup
+            (one chosen per step).
+        mixup_per_sample: one lam per example.
+        mixup_seed: seed of the MixUp layers (position k gets seed + k).
         name: model name.
 
     The outputs of the stem and of the four stages are the layers named
@@ -142,16 +157,37 @@ def preact_resnet18(
         raise ValueError(
             f"preact_resnet18: dropout must be a number in [0, 1), got {dropout!r}"
         )
+    mixup_at = tuple(mixup_at)
+    if mixup_alpha is not None and (
+        not mixup_at or any(k not in range(6) for k in mixup_at)
+        or len(set(mixup_at)) != len(mixup_at)
+    ):
+        raise ValueError(
+            "preact_resnet18: mixup_at must be distinct positions in 0..5 "
+            f"(0 input, 1-4 residual stages, 5 before the classifier), got "
+            f"{mixup_at!r}"
+        )
+
+    def maybe_mix(x, position):
+        if mixup_alpha is None or position not in mixup_at:
+            return x
+        seed = None if mixup_seed is None else mixup_seed + position
+        return keras_mixup.MixUp(
+            mixup_alpha, per_sample=mixup_per_sample, seed=seed,
+            name=f"mixup_layer{position}",
+        )(x)
+
     reg = _l2(weight_decay)
     inputs = keras.Input(input_shape, name="images")
     x = layers.Conv2D(
         64, 3, padding="same", use_bias=False,
         kernel_initializer=_torch_like_init(), kernel_regularizer=reg,
         name="stem",
-    )(inputs)
+    )(maybe_mix(inputs, 0))
     for stage, (planes, stride) in enumerate(
         [(64, 1), (128, 2), (256, 2), (512, 2)], start=1
     ):
+        x = maybe_mix(x, stage)
         for block, block_stride in enumerate((stride, 1), start=1):
             x = _preact_block(
                 x, planes, block_stride, weight_decay=weight_decay,
@@ -159,7 +195,7 @@ def preact_resnet18(
             )
     # The reference pools the 4x4 map of a 32x32 input with avg_pool2d(4),
     # without a last BN-ReLU: global average pooling, any input size.
-    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = maybe_mix(layers.GlobalAveragePooling2D(name="pool")(x), 5)
     outputs = layers.Dense(
         num_classes, activation="softmax", dtype="float32",
         kernel_initializer=_torch_like_init(), kernel_regularizer=reg,

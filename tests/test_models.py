@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+import keras_mixup
 from recipes.models import preact_resnet18
 
 
@@ -52,3 +53,32 @@ def test_preact_resnet18_classes_dropout_and_weight_decay():
 def test_preact_resnet18_rejects_bad_arguments(kwargs):
     with pytest.raises(ValueError, match="preact_resnet18"):
         preact_resnet18(**kwargs)
+
+
+@pytest.mark.parametrize("positions", [(0,), (1,), (5,), (1, 3, 5)])
+def test_preact_resnet18_mixup_positions_of_table5(positions):
+    model = preact_resnet18(
+        (16, 16, 3), 4, mixup_alpha=1.0, mixup_at=positions, mixup_seed=0
+    )
+    names = [layer.name for layer in model.layers if isinstance(layer, keras_mixup.MixUp)]
+    assert names == [f"mixup_layer{k}" for k in positions]
+    follower = {0: "stem", 1: "stage1_block1", 3: "stage3_block1", 5: "probabilities"}
+    for k in positions:
+        mixup = model.get_layer(f"mixup_layer{k}")
+        consumers = [node.operation.name for node in mixup._outbound_nodes]
+        assert any(c.startswith(follower.get(k, f"stage{k}_block1")) for c in consumers)
+    wrapped = keras_mixup.MixUpModel(model, seed=0)
+    wrapped.compile("sgd", "sparse_categorical_crossentropy")
+    x = np.random.rand(4, 16, 16, 3).astype("float32")
+    history = wrapped.fit(x, np.arange(4) % 4, batch_size=4, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    # Without mixup_alpha, no MixUp layer; the MixUp layers add no
+    # trainable parameter (only their alpha variable).
+    plain = preact_resnet18((16, 16, 3), 4)
+    assert _trainable(plain) == _trainable(model)
+    assert model.count_params() == plain.count_params() + len(positions)
+
+
+def test_preact_resnet18_rejects_bad_mixup_positions():
+    with pytest.raises(ValueError, match="mixup_at"):
+        preact_resnet18((16, 16, 3), 4, mixup_alpha=1.0, mixup_at=(6,))
