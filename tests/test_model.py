@@ -313,3 +313,36 @@ def test_mixed_precision_invariant_and_float32_labels(policy):
         assert loss < tolerance
     finally:
         keras.config.set_dtype_policy("float32")
+
+
+class SubclassedEcho(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.mixup = keras_mixup.MixUp(1.0, per_sample=True, seed=8)
+        self.zero = keras.layers.Dense(6, kernel_initializer="zeros",
+                                       trainable=False)
+
+    def call(self, inputs, training=None):
+        h = self.mixup(inputs, training=training)
+        return h + self.zero(h)
+
+
+@pytest.mark.parametrize("kind", ["sequential", "subclassed"])
+def test_sequential_and_subclassed_models(kind):
+    if kind == "sequential":
+        inner = keras.Sequential([
+            keras.Input((6,)),
+            keras.layers.Identity(),
+            keras_mixup.MixUp(1.0, seed=9),
+            keras.layers.Dense(6, kernel_initializer="identity", trainable=False),
+        ])
+    else:
+        inner = SubclassedEcho()
+    model = keras_mixup.MixUpModel(inner)
+    assert len(model.mixup_layers) == 1
+    model.compile("sgd", loss="mse")
+    x = np.random.rand(32, 6).astype("float32")
+    history = model.fit(x, x, batch_size=8, epochs=1, verbose=0)
+    assert history.history["loss"][0] < EXACT
+    np.testing.assert_array_equal(model.predict(x, verbose=0),
+                                  inner.predict(x, verbose=0))
