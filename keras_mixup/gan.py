@@ -40,7 +40,8 @@ class MixUpGAN(keras.Model):
     size. So for the paper's setting (minibatches of 128, five
     discriminator updates per generator update) fit with
     `batch_size=5 * 128`; a remainder of `batch_size % d_steps` examples is
-    left out. After `n` steps:
+    left out, and a batch of fewer than `d_steps` examples (say the last of
+    an epoch) gives each update one of them in turn. After `n` steps:
 
         gan.g_optimizer.iterations == n            # generator updates
         gan.d_optimizer.iterations == d_steps * n  # discriminator updates
@@ -342,19 +343,23 @@ class MixUpGAN(keras.Model):
                 f"(batch_size,) + {self.sample_shape}. Received: a batch of "
                 f"shape {shape}"
             )
-        if shape[0] is not None and shape[0] < self.d_steps:
-            raise ValueError(
-                f"Expected a batch of at least d_steps={self.d_steps} real "
-                "examples: each step splits its batch into d_steps "
-                "sub-batches, one per discriminator update. Received: a batch "
-                f"of {shape[0]} examples. Pass batch_size=d_steps * (examples "
-                "per update)."
-            )
-        size = keras.ops.shape(x)[0] // self.d_steps
-        # Strided, so that each device's shard of a data-parallel batch
-        # feeds every sub-batch equally.
-        x = x[:size * self.d_steps]
-        return [x[k::self.d_steps] for k in range(self.d_steps)], size
+        d = self.d_steps
+        n = shape[0]
+        if n is not None and n >= d:
+            # Strided, so that each device's shard of a data-parallel batch
+            # feeds every sub-batch equally; a remainder of n % d is left out.
+            size = n // d
+            x = x[:size * d]
+            return [x[k::d] for k in range(d)], size
+        # A batch of unknown size, or smaller than d_steps (the last, partial
+        # batch of an epoch): the same strided split, and with fewer than
+        # d_steps examples every update takes one, cycling through them.
+        if n is not None:
+            return [x[k % n:k % n + 1] for k in range(d)], 1
+        n = keras.ops.shape(x)[0]
+        size = keras.ops.maximum(n // d, 1)
+        offsets = d * keras.ops.arange(size)
+        return [keras.ops.take(x, (k + offsets) % n, axis=0) for k in range(d)], size
 
     def _variables_of(self, network):
         """(indices in self.trainable_variables, variables) of a network."""
