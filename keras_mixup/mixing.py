@@ -314,7 +314,12 @@ def prepare_labels(y, *, num_classes=None, label_smoothing=0.0, backend=None):
             if last == 1:
                 y = b.numpy.squeeze(y, -1)
             y = _check_label_range(y, num_classes, b)
+            valid = b.numpy.logical_and(y >= 0, y < num_classes)
             y = b.nn.one_hot(y, num_classes, dtype="float32")
+            # Where no error can be raised (XLA drops graph assertions), an
+            # out-of-range label gets NaN targets, hence a NaN loss: loud,
+            # never an all-zeros row that trains silently wrong.
+            y = b.numpy.where(b.numpy.expand_dims(valid, -1), y, float("nan"))
             return smooth_labels(y, label_smoothing, backend=b)
     y = b.cast(y, "float32")
     if num_classes is not None and last is not None and last not in (
