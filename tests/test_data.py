@@ -62,7 +62,7 @@ def check_batches(out, x, others, *, batch_size, per_sample=False):
 
 @pytest.mark.parametrize("alpha", ALPHAS)
 def test_lambda_in_tf_data_follows_beta(alpha):
-    """40 batches of 500: the per-example lam of a tf.data pipeline.
+    """20 batches of 1000: the per-example lam of a tf.data pipeline.
 
     x = eye(B), so row i of a mixed batch is lam_i e_i + (1 - lam_i) e_perm[i]
     and the diagonal shows lam (exactly: t[perm] + lam (t - t[perm]) has
@@ -71,7 +71,7 @@ def test_lambda_in_tf_data_follows_beta(alpha):
     and both are tested: lam in lam space away from float32 rounding, the
     logits in folded log space.
     """
-    b, n_batches, seed = 500, 40, 17
+    b, n_batches, seed = 1000, 20, 17
     eye = np.eye(b, dtype="float32")
     ds = tf.data.Dataset.from_tensors((eye, np.zeros((b, 1), "float32")))
     ds = ds.repeat(n_batches).map(mixup_map(alpha, per_sample=True, seed=seed))
