@@ -69,19 +69,11 @@ class MixUpMap:
         import tensorflow as tf
 
         self.alpha = mixing.validate_alpha(alpha)
-        if not isinstance(per_sample, bool):
-            raise ValueError(
-                "Argument `per_sample` must be a bool. "
-                f"Received: per_sample={per_sample!r}"
-            )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(
-                f"Argument `seed` must be an int or None. Received: seed={seed!r}"
-            )
-        self.per_sample = per_sample
-        self.num_classes = mixing.validate_num_classes(num_classes)
-        self.label_smoothing = mixing.validate_label_smoothing(label_smoothing)
-        self.seed = seed
+        (self.per_sample, self.num_classes, self.label_smoothing,
+         self.seed) = mixing.validate_options(
+            per_sample=per_sample, num_classes=num_classes,
+            label_smoothing=label_smoothing, seed=seed,
+        )
         # The global policy when the map is built, not when tf.data traces it.
         self.compute_dtype = keras.config.dtype_policy().compute_dtype
         self._tf = backend_utils.DynamicBackend("tensorflow")

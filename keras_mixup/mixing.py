@@ -442,6 +442,21 @@ def validate_alpha(alpha, name="alpha"):
     return float(alpha)
 
 
+def validate_options(*, per_sample, num_classes, label_smoothing, seed):
+    """The options every entry point takes, validated, as a tuple."""
+    if not isinstance(per_sample, bool):
+        raise ValueError(
+            "Argument `per_sample` must be a bool. "
+            f"Received: per_sample={per_sample!r}"
+        )
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(
+            f"Argument `seed` must be an int or None. Received: seed={seed!r}"
+        )
+    return (per_sample, validate_num_classes(num_classes),
+            validate_label_smoothing(label_smoothing), seed)
+
+
 def validate_num_classes(num_classes):
     if num_classes is None:
         return None
