@@ -94,10 +94,13 @@ class MixUp(keras.layers.Layer):
         self._alpha.assign(mixing.validate_alpha(value))
 
     def __call__(self, *args, training=None, **kwargs):
-        # tf.data calls map functions with a tuple's items as arguments.
-        inputs = args[0] if len(args) == 1 else tuple(args)
         if not args:
             inputs = kwargs.pop("inputs")
+        elif len(args) == 1:
+            inputs = args[0]
+        else:
+            # tf.data calls map functions with a tuple's items as arguments.
+            inputs = tuple(args)
         leaves = keras.tree.flatten(inputs)
         if not leaves or any(isinstance(t, keras.KerasTensor) for t in leaves):
             return super().__call__(inputs, training=training, **kwargs)
@@ -127,7 +130,6 @@ class MixUp(keras.layers.Layer):
     def _mix_data(self, data, training):
         x, y, sample_weight, repack = mixing.unpack_data(data, name="inputs")
         b = self._ops
-        x, y, sample_weight = mixing.to_tensors((x, y, sample_weight), backend=b)
         if b.name != keras.backend.backend():
             # A tf.data graph under another backend: the alpha variable and
             # the seed state live on that backend, so use TF-side copies.
