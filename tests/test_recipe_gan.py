@@ -45,7 +45,7 @@ def test_smoke_writes_config_history_results_and_figure(smoke_run):
         assert 0 <= run["modes"] <= run["num_modes"]
         assert 0.0 <= run["high_quality"] <= 1.0
     entry = saved["summary"]["grid25"]["mixup GAN α=0.2"]["paper_setting"]
-    assert entry["runs"] == 1 and set(entry["modes_by_iteration"]) == {"1", "10", "20"}
+    assert entry["runs"] == 1 and set(entry["by_iteration"]) == {"1", "10", "20"}
     assert "Figure 5 as numbers" in results["table"]
     assert (workdir / "results.csv").exists()
     assert (workdir / "figure5.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -104,10 +104,17 @@ def test_mode_metrics():
     collapsed = np.repeat(centers[:1], 100, axis=0)
     collapsed[:10] = np.nan  # diverged samples count as low quality
     metrics = recipe.mode_metrics(collapsed, "grid25", min_samples=20)
-    assert metrics["modes"] == 1 and not metrics["all_modes"]
+    assert metrics["modes"] == metrics["reached"] == 1 and not metrics["all_modes"]
     assert metrics["high_quality"] == pytest.approx(0.9)
+    # Blurred over every mode: all reached, none covered.
+    blurred = np.repeat(centers, 30, axis=0) + 0.3
+    metrics = recipe.mode_metrics(blurred, "grid25", min_samples=20)
+    assert metrics["all_reached"] and metrics["modes"] == 0
+    assert recipe.reach_radius("grid25") == 0.5
+    assert recipe.reach_radius("ring8") == pytest.approx(2 * np.sin(np.pi / 8) / 2)
     # Far from every mode: no mode, no high-quality sample.
-    assert recipe.mode_metrics(centers + 1.0, "grid25", 1)["modes"] == 0
+    far = recipe.mode_metrics(centers + 1.0, "grid25", 1)
+    assert far["modes"] == far["reached"] == 0
 
 
 def test_uniform_lam_option_draws_from_zero_to_alpha():
