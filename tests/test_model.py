@@ -37,25 +37,28 @@ EXACT = 1e-12
 
 
 @pytest.mark.parametrize(
-    "hidden,per_sample,jit_compile,steps_per_execution",
+    "hidden,per_sample,mode,steps_per_execution",
     [
-        (False, False, False, 1),
-        (True, True, False, 1),
-        (False, True, True, 1),
-        (True, False, True, 1),
-        (True, True, True, 3),
+        (False, False, "eager", 1),
+        (True, True, "eager", 1),
+        (False, False, "compiled", 1),
+        (True, True, "compiled", 1),
+        (False, True, "jit", 1),
+        (True, False, "jit", 1),
+        (True, True, "jit", 3),
     ],
-    ids=["input-batch", "hidden-example", "input-example-jit",
-         "hidden-batch-jit", "hidden-example-jit-spe3"],
+    ids=["input-batch-eager", "hidden-example-eager", "input-batch-compiled",
+         "hidden-example-compiled", "input-example-jit", "hidden-batch-jit",
+         "hidden-example-jit-spe3"],
 )
 def test_invariant_labels_mixed_with_the_inputs_draw(
-    hidden, per_sample, jit_compile, steps_per_execution
+    hidden, per_sample, mode, steps_per_execution
 ):
     inner, _ = _echo_model(hidden=hidden, per_sample=per_sample)
     model = keras_mixup.MixUpModel(inner)
     model.compile(
-        "sgd", loss="mse", jit_compile=jit_compile,
-        steps_per_execution=steps_per_execution,
+        "sgd", loss="mse", run_eagerly=mode == "eager",
+        jit_compile=mode == "jit", steps_per_execution=steps_per_execution,
     )
     x = np.random.default_rng(0).random((96, 6)).astype("float32")
     history = model.fit(x, x, batch_size=16, epochs=2, shuffle=False, verbose=0)
