@@ -136,7 +136,7 @@ def targets(results):
                 "met": value is not None and value <= 1.02,
             })
         for r in res.get("memory", {}).get("rows", []):
-            if r["status"] != "ok" or r["mode"] == "ERM":
+            if r["status"] != "ok" or r["mode"] == "ERM" or "control" in r["mode"]:
                 continue
             value = r.get("extra_batches_vs_erm")
             checks.append({
