@@ -11,7 +11,7 @@ import keras
 import pytest
 
 from benchmarks import __main__ as cli
-from benchmarks import kernel, memory, pipeline, timing, train_step
+from benchmarks import kernel, memory, pipeline, report, timing, train_step
 
 BACKEND = keras.backend.backend()
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -139,7 +139,7 @@ def test_targets_are_checked_from_results():
     assert "MISSED" in cli.targets_table(checks)
 
 
-def test_command_line_writes_merged_json(tmp_path):
+def test_command_line_writes_merged_json(tmp_path, capsys):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--only", "pipeline",
@@ -156,3 +156,7 @@ def test_command_line_writes_merged_json(tmp_path):
     assert data["results"][BACKEND]["backend"] == BACKEND
     assert data["results"][BACKEND]["pipeline"]["rows"]
     assert any("pipeline" in c["target"] for c in data["targets"])
+    # The README's tables come from such a file.
+    report.main([str(merged[0])])
+    out = capsys.readouterr().out
+    assert "### Pipeline" in out and "keras_mixup.mixup_map" in out
