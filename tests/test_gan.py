@@ -166,8 +166,12 @@ def test_alpha_zero_is_the_standard_gan_with_d_steps_updates():
     kernel, bias = weights_of(gan.discriminator)
     np.testing.assert_allclose([kernel.item(), bias.item()], [w, c], rtol=1e-5)
     np.testing.assert_allclose(weights_of(gan.generator)[0].item(), b, rtol=1e-5)
-    np.testing.assert_allclose(history.history["d_loss"], [np.mean(d_losses)], rtol=1e-5)
-    np.testing.assert_allclose(history.history["g_loss"], [np.mean(g_losses)], rtol=1e-5)
+    np.testing.assert_allclose(
+        history.history["d_loss"], [np.mean(d_losses)], rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        history.history["g_loss"], [np.mean(g_losses)], rtol=1e-5
+    )
     assert int(gan.d_optimizer.iterations) == 4
     assert int(gan.g_optimizer.iterations) == 2
 

@@ -85,7 +85,8 @@ def test_killed_run_resumes_from_its_checkpoint(smoke_run, tmp_path, monkeypatch
     monkeypatch.setattr(recipe, "save_checkpoint", save)
     resumed = recipe.main(argv)
     assert resumed["trained_runs"] == 2
-    for name in ("ring8-erm-seed0-lr0.001-w32-d2", "ring8-mixup0.2-seed0-lr0.001-w32-d2"):
+    for method in ("erm", "mixup0.2"):
+        name = f"ring8-{method}-seed0-lr0.001-w32-d2"
         with np.load(tmp_path / "runs" / name / "samples.npz") as mine, \
                 np.load(smoke_dir / "runs" / name / "samples.npz") as reference:
             for key in reference.files:
@@ -126,7 +127,8 @@ def test_uniform_lam_option_draws_from_zero_to_alpha():
     )
     assert isinstance(gan, recipe.UniformLamGAN)
     lam = keras.ops.convert_to_numpy(gan.sample_lambda((2000,)))
-    assert lam.min() >= 0.0 and lam.max() < 0.2 and lam.mean() == pytest.approx(0.1, abs=0.01)
+    assert lam.min() >= 0.0 and lam.max() < 0.2
+    assert lam.mean() == pytest.approx(0.1, abs=0.01)
     assert type(recipe.build_gan(config, unit)) is recipe.keras_mixup.MixUpGAN
 
 
