@@ -317,3 +317,43 @@ def test_progress_bar_shows_latest_values(capsys):
     bar.update(2, [("test_error", 30.0)])
     out = capsys.readouterr().out
     assert "2/2" in out and "test_error: 30.0000" in out  # not averaged to 20
+
+
+# ----------------------------------------------------------------- load_tfds
+
+
+def test_load_tfds_missing_offline_fails_fast_with_instructions(tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setattr(common, "network_available", lambda *a, **k: False)
+    start = time.monotonic()
+    with pytest.raises(common.RecipeError) as error:
+        common.load_tfds("cifar10", "train", data_dir=tmp_path)
+    assert time.monotonic() - start < 30
+    message = str(error.value)
+    assert "'cifar10' is not prepared in" in message
+    assert str(tmp_path) in message
+    assert "--data-dir" in message
+
+
+def test_load_tfds_manual_dataset_names_the_archives(tmp_path):
+    with pytest.raises(common.RecipeError, match="ILSVRC2012_img_train.tar"):
+        common.load_tfds("imagenet2012", "train", data_dir=tmp_path)
+
+
+def test_load_tfds_reads_mock_data_without_network(tmp_path, monkeypatch):
+    import tensorflow_datasets as tfds
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("load_tfds must not probe the network for prepared data")
+
+    monkeypatch.setattr(common, "network_available", no_network)
+    with tfds.testing.mock_data(num_examples=3):
+        ds = common.load_tfds("cifar10", "train", data_dir=tmp_path, as_supervised=True)
+        images = [image.shape for image, _ in ds]
+    assert images == [(32, 32, 3)] * 3
+
+
+def test_network_available_false_for_a_closed_port():
+    # Port 9 on localhost (discard) is closed here: refused at once.
+    assert not common.network_available((("127.0.0.1", 9),), timeout_s=1.0)
