@@ -202,3 +202,110 @@ def preact_resnet18(
         bias_regularizer=reg, name="probabilities",
     )(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+# ----------------------------------------------------------------------------
+# Small CNN for Optical Digits (8x8): the laptop-scale stand-in for PreAct
+# ResNet-18 in the robustness and ablation recipes (issue 6).
+
+
+def small_cnn(
+    input_shape: Sequence[int] = (8, 8, 1),
+    num_classes: int = 10,
+    *,
+    filters: Sequence[int] = (32, 64, 128),
+    weight_decay: float = 0.0,
+    dropout: float = 0.0,
+    mixup_alpha: float | None = None,
+    mixup_at: Sequence[int] = (0,),
+    mixup_per_sample: bool = False,
+    mixup_seed: int | None = None,
+    name: str = "small_cnn",
+) -> keras.Model:
+    """A small VGG-style CNN: per entry of `filters` a stage of two 3x3
+    conv-BN-ReLU layers (a dropout layer between them when dropout > 0, as
+    section 3.4 places it in PreAct blocks) followed by 2x2 max pooling while
+    the map is larger than 1x1; then global average pooling and a softmax
+    classifier. 289,066 parameters with the defaults (288,170 trainable; the
+    rest are BatchNorm moving statistics).
+
+    mixup positions (as `preact_resnet18`'s "Layer k"): 0 the input, k in
+    1..len(filters)-1 the output of stage k, len(filters) the pooled
+    features before the classifier. weight_decay is PyTorch-style, as in
+    `preact_resnet18`.
+    """
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3 or not all(
+        isinstance(d, int) and d >= 1 for d in input_shape
+    ):
+        raise ValueError(
+            "small_cnn: input_shape must be (height, width, channels) of "
+            f"positive ints, got {input_shape!r}"
+        )
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(
+            f"small_cnn: num_classes must be an int >= 2, got {num_classes!r}"
+        )
+    filters = tuple(filters)
+    if not filters or not all(isinstance(f, int) and f >= 1 for f in filters):
+        raise ValueError(
+            f"small_cnn: filters must be one or more positive ints, got {filters!r}"
+        )
+    if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
+        raise ValueError(
+            f"small_cnn: weight_decay must be a number >= 0, got {weight_decay!r}"
+        )
+    if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
+        raise ValueError(
+            f"small_cnn: dropout must be a number in [0, 1), got {dropout!r}"
+        )
+    positions = range(len(filters) + 1)
+    mixup_at = tuple(mixup_at)
+    if mixup_alpha is not None and (
+        not mixup_at or any(k not in positions for k in mixup_at)
+        or len(set(mixup_at)) != len(mixup_at)
+    ):
+        raise ValueError(
+            f"small_cnn: mixup_at must be distinct positions in 0..{len(filters)} "
+            f"(0 input, 1-{len(filters) - 1} stage outputs, {len(filters)} before "
+            f"the classifier), got {mixup_at!r}"
+        )
+
+    def maybe_mix(x, position):
+        if mixup_alpha is None or position not in mixup_at:
+            return x
+        seed = None if mixup_seed is None else mixup_seed + position
+        return keras_mixup.MixUp(
+            mixup_alpha, per_sample=mixup_per_sample, seed=seed,
+            name=f"mixup_layer{position}",
+        )(x)
+
+    reg = _l2(weight_decay)
+
+    def conv_bn_relu(h, units, label):
+        h = layers.Conv2D(
+            units, 3, padding="same", use_bias=False, kernel_regularizer=reg,
+            name=f"{label}_conv",
+        )(h)
+        h = layers.BatchNormalization(
+            gamma_regularizer=reg, beta_regularizer=reg, name=f"{label}_bn"
+        )(h)
+        return layers.ReLU(name=f"{label}_relu")(h)
+
+    inputs = keras.Input(input_shape, name="images")
+    x = maybe_mix(inputs, 0)
+    for stage, units in enumerate(filters, start=1):
+        x = conv_bn_relu(x, units, f"stage{stage}_1")
+        if dropout:
+            x = layers.Dropout(dropout, name=f"stage{stage}_dropout")(x)
+        x = conv_bn_relu(x, units, f"stage{stage}_2")
+        if min(x.shape[1], x.shape[2]) > 1:
+            x = layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x)
+        if stage < len(filters):
+            x = maybe_mix(x, stage)
+    x = maybe_mix(layers.GlobalAveragePooling2D(name="pool")(x), len(filters))
+    outputs = layers.Dense(
+        num_classes, activation="softmax", dtype="float32",
+        kernel_regularizer=reg, bias_regularizer=reg, name="probabilities",
+    )(x)
+    return keras.Model(inputs, outputs, name=name)

@@ -82,3 +82,19 @@ def test_preact_resnet18_mixup_positions_of_table5(positions):
 def test_preact_resnet18_rejects_bad_mixup_positions():
     with pytest.raises(ValueError, match="mixup_at"):
         preact_resnet18((16, 16, 3), 4, mixup_alpha=1.0, mixup_at=(6,))
+
+
+def test_small_cnn_shapes_count_and_mixup_positions():
+    from recipes import models
+
+    model = models.small_cnn()
+    assert model.count_params() == 289_066
+    assert model.output_shape == (None, 10)
+    probabilities = keras.ops.convert_to_numpy(model(np.zeros((2, 8, 8, 1), "float32")))
+    np.testing.assert_allclose(probabilities.sum(1), 1.0, rtol=1e-5)
+    mixing = models.small_cnn(mixup_alpha=1.0, mixup_at=(0, 3), dropout=0.5)
+    assert [layer.name for layer in mixing.layers if "mixup" in layer.name] == [
+        "mixup_layer0", "mixup_layer3"]
+    assert sum("dropout" in layer.name for layer in mixing.layers) == 3
+    with pytest.raises(ValueError, match="mixup_at must be distinct positions in 0..3"):
+        models.small_cnn(mixup_alpha=1.0, mixup_at=(4,))

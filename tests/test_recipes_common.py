@@ -357,3 +357,54 @@ def test_load_tfds_reads_mock_data_without_network(tmp_path, monkeypatch):
 def test_network_available_false_for_a_closed_port():
     # Port 9 on localhost (discard) is closed here: refused at once.
     assert not common.network_available((("127.0.0.1", 9),), timeout_s=1.0)
+
+
+# ----------------------------------------------------------------- StepDecay
+
+
+def _rates(schedule, steps):
+    return [float(keras.ops.convert_to_numpy(schedule(step))) for step in steps]
+
+
+def test_step_decay_divides_at_milestones():
+    schedule = common.StepDecay(0.1, (100, 150), steps_per_epoch=390)
+    steps = [0, 100 * 390 - 1, 100 * 390, 150 * 390 - 1, 150 * 390, 200 * 390]
+    expected = [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
+    np.testing.assert_allclose(_rates(schedule, steps), expected, rtol=1e-6)
+
+
+def test_step_decay_linear_warmup_then_steps():
+    # Goyal et al.: 0.1 -> 0.4 over 5 epochs, then /10 at 30.
+    schedule = common.StepDecay(
+        0.4, (30, 60, 80), steps_per_epoch=10, warmup_epochs=5, warmup_start_lr=0.1
+    )
+    steps = [0, 25, 49, 50, 299, 300, 600, 800]
+    expected = [0.1, 0.1 + 0.3 * 25 / 50, 0.1 + 0.3 * 49 / 50, 0.4, 0.4, 0.04,
+                0.004, 0.0004]
+    np.testing.assert_allclose(_rates(schedule, steps), expected, rtol=1e-5)
+
+
+def test_step_decay_round_trips_through_serialization():
+    schedule = common.StepDecay(0.4, (30,), 7, warmup_epochs=5, warmup_start_lr=0.1)
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(schedule)
+    )
+    assert type(restored) is common.StepDecay
+    steps = [0, 17, 35, 209, 210, 400]
+    assert _rates(restored, steps) == _rates(schedule, steps)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(base_lr=0.0), "base_lr"),
+        (dict(milestones=(150, 100)), "milestones"),
+        (dict(steps_per_epoch=0), "steps_per_epoch"),
+        (dict(factor=1.5), "factor"),
+        (dict(warmup_epochs=200), "milestones"),
+    ],
+)
+def test_step_decay_rejects_bad_arguments(kwargs, match):
+    arguments = dict(base_lr=0.1, milestones=(100, 150), steps_per_epoch=10)
+    with pytest.raises(ValueError, match=match):
+        common.StepDecay(**{**arguments, **kwargs})

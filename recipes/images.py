@@ -1,0 +1,320 @@
+"""Image data for the recipes: arrays and tf.data pipelines.
+
+- `load_image_arrays`: Optical Digits (8x8, shipped with scikit-learn: real
+  data, offline), CIFAR-10 and CIFAR-100 (through tensorflow-datasets, with
+  `common.load_tfds`'s fail-fast when missing) as uint8 NHWC arrays with int32
+  labels and per-channel statistics of the training images;
+  `synthetic_image_arrays`: random data of any shape (throughput, tests).
+- `train_dataset` / `eval_dataset`: shuffle, the standard CIFAR augmentation
+  (4-pixel zero pad, random crop, horizontal flip), normalisation, batching,
+  one-hot labels, optional mixup through `keras_mixup.mixup_map`, prefetch.
+
+The pipelines run on TF ops, so they feed any Keras backend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from recipes import common
+
+ARRAY_DATASETS = ("digits", "cifar10", "cifar100")
+AUGMENTATIONS = ("none", "cifar")
+CIFAR_PAD = 4  # pixels of zero padding before the random crop
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ImageArrays:
+    """A labelled image data set held in memory.
+
+    x_*: uint8 (N, H, W, C); y_*: int32 (N,); mean, std: float32 (C,), per
+    channel, of x_train / 255 (the statistics used to normalise both splits).
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    mean: np.ndarray
+    std: np.ndarray
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(int(d) for d in self.x_train.shape[1:])
+
+
+def channel_statistics(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation of uint8 images / 255."""
+    scaled = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
+    std = scaled.std(axis=0)
+    # A constant channel would divide by 0; it carries no information anyway.
+    std = np.where(std > 0, std, 1.0)
+    return scaled.mean(axis=0).astype(np.float32), std.astype(np.float32)
+
+
+def _make_arrays(name, x_train, y_train, x_test, y_test, num_classes):
+    mean, std = channel_statistics(x_train)
+    return ImageArrays(
+        name=name,
+        x_train=np.ascontiguousarray(x_train, dtype=np.uint8),
+        y_train=np.asarray(y_train, dtype=np.int32),
+        x_test=np.ascontiguousarray(x_test, dtype=np.uint8),
+        y_test=np.asarray(y_test, dtype=np.int32),
+        num_classes=int(num_classes),
+        mean=mean,
+        std=std,
+    )
+
+
+def _check_limit(limit, name):
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+    ):
+        raise ValueError(f"`{name}` must be a positive int or None, got {limit!r}")
+
+
+def _digits(split_seed: int, test_fraction: float):
+    import sklearn.datasets
+    import sklearn.model_selection
+
+    digits = sklearn.datasets.load_digits()
+    # Pixels are counts 0..16 (4x4 blocks of a 32x32 bitmap): scale to 0..255.
+    images = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    labels = digits.target.astype(np.int32)
+    x_train, x_test, y_train, y_test = sklearn.model_selection.train_test_split(
+        images,
+        labels,
+        test_size=test_fraction,
+        stratify=labels,
+        random_state=split_seed,
+    )
+    return x_train, y_train, x_test, y_test, 10
+
+
+def _tfds_arrays(name, split, data_dir, limit):
+    import tensorflow_datasets as tfds
+
+    ds = common.load_tfds(name, split, data_dir=data_dir, as_supervised=True)
+    if limit is not None:
+        ds = ds.take(limit)
+    images, labels = [], []
+    for image_batch, label_batch in tfds.as_numpy(ds.batch(4096)):
+        images.append(image_batch)
+        labels.append(label_batch)
+    if not images:
+        raise common.RecipeError(f"tensorflow-datasets {name!r} split {split!r} is empty")
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def load_image_arrays(
+    name: str,
+    *,
+    data_dir: str | None = None,
+    limit_train: int | None = None,
+    limit_test: int | None = None,
+    split_seed: int = 0,
+    test_fraction: float = 0.2,
+) -> ImageArrays:
+    """Load a data set as arrays.
+
+    name: "digits" (scikit-learn's Optical Digits, 1797 8x8 grey images;
+        a stratified train/test split of `test_fraction`, fixed by
+        `split_seed`), "cifar10" or "cifar100" (the official splits, through
+        tensorflow-datasets under `data_dir`).
+    limit_train, limit_test: keep only the first examples of each split
+        (for smoke runs).
+    """
+    if name not in ARRAY_DATASETS:
+        raise ValueError(
+            f"`name` must be one of {', '.join(ARRAY_DATASETS)}, got {name!r}"
+        )
+    _check_limit(limit_train, "limit_train")
+    _check_limit(limit_test, "limit_test")
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"`test_fraction` must be in (0, 1), got {test_fraction!r}")
+    if name == "digits":
+        x_train, y_train, x_test, y_test, num_classes = _digits(
+            split_seed, test_fraction
+        )
+        x_train, y_train = x_train[:limit_train], y_train[:limit_train]
+        x_test, y_test = x_test[:limit_test], y_test[:limit_test]
+    else:
+        x_train, y_train = _tfds_arrays(name, "train", data_dir, limit_train)
+        x_test, y_test = _tfds_arrays(name, "test", data_dir, limit_test)
+        num_classes = 10 if name == "cifar10" else 100
+    return _make_arrays(name, x_train, y_train, x_test, y_test, num_classes)
+
+
+def synthetic_image_arrays(
+    shape: tuple[int, int, int] = (32, 32, 3),
+    num_classes: int = 10,
+    *,
+    n_train: int = 256,
+    n_test: int = 64,
+    seed: int = 0,
+) -> ImageArrays:
+    """Uniformly random uint8 images and labels: for throughput measurements
+    and tests, never for accuracy."""
+    shape = tuple(shape)
+    if len(shape) != 3 or not all(isinstance(d, int) and d >= 1 for d in shape):
+        raise ValueError(
+            f"`shape` must be (height, width, channels) of positive ints, got {shape!r}"
+        )
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"`num_classes` must be an int >= 2, got {num_classes!r}")
+    _check_limit(n_train, "n_train")
+    _check_limit(n_test, "n_test")
+    rng = np.random.default_rng(seed)
+    return _make_arrays(
+        "synthetic",
+        rng.integers(0, 256, (n_train, *shape), dtype=np.uint8),
+        rng.integers(0, num_classes, n_train),
+        rng.integers(0, 256, (n_test, *shape), dtype=np.uint8),
+        rng.integers(0, num_classes, n_test),
+        num_classes,
+    )
+
+
+# ------------------------------------------------------------------ pipelines
+
+
+def normalize_images(images, mean, std):
+    """uint8 images -> float32 (images / 255 - mean) / std (TF ops)."""
+    import tensorflow as tf
+
+    scaled = tf.cast(images, tf.float32) / 255.0
+    return (scaled - tf.constant(mean, tf.float32)) / tf.constant(std, tf.float32)
+
+
+def cifar_augment(image, seed):
+    """The standard CIFAR augmentation of one image (TF ops): zero-pad 4 pixels
+    on each side, crop back to the original size at a random offset, flip
+    left-right with probability 1/2. seed: a stateless seed, shape (2,)."""
+    import tensorflow as tf
+
+    crop_seed, flip_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, num=2)
+    )
+    padded = tf.pad(image, [[CIFAR_PAD, CIFAR_PAD], [CIFAR_PAD, CIFAR_PAD], [0, 0]])
+    cropped = tf.image.stateless_random_crop(padded, tf.shape(image), seed=crop_seed)
+    return tf.image.stateless_random_flip_left_right(cropped, seed=flip_seed)
+
+
+def _check_pipeline_args(x, y, batch_size, mean, std):
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
+    if x.ndim != 4:
+        raise ValueError(f"`x` must be images of shape (N, H, W, C), got shape {x.shape}")
+    if y.shape != (x.shape[0],):
+        raise ValueError(
+            f"`y` must be integer labels of shape ({x.shape[0]},), got shape {y.shape}"
+        )
+    channels = x.shape[-1]
+    for value, name in ((mean, "mean"), (std, "std")):
+        if np.shape(value) != (channels,):
+            raise ValueError(
+                f"`{name}` must have one value per channel, shape ({channels},), "
+                f"got shape {np.shape(value)}"
+            )
+
+
+def train_dataset(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    batch_size: int,
+    seed: int,
+    mean: np.ndarray,
+    std: np.ndarray,
+    num_classes: int,
+    augment: str = "none",
+    mixup_alpha: float = 0.0,
+    normalize: bool = True,
+    drop_remainder: bool = True,
+):
+    """Training batches (images, labels), reshuffled every epoch.
+
+    Images: augmented (`augment="cifar"`: pad, random crop, flip), then
+    normalised with mean/std (or only scaled to [0, 1] with normalize=False),
+    float32. Labels: one-hot float32, mixed with the images by
+    `keras_mixup.mixup_map(mixup_alpha, num_classes)` when mixup_alpha > 0
+    (mixup_alpha == 0 gives the same pipeline with plain one-hot labels: ERM).
+    Shuffle order, augmentation and mixing all follow `seed`.
+    """
+    import tensorflow as tf
+
+    import keras_mixup
+
+    x, y = np.asarray(x), np.asarray(y)
+    _check_pipeline_args(x, y, batch_size, mean, std)
+    if augment not in AUGMENTATIONS:
+        raise ValueError(
+            f"`augment` must be one of {', '.join(AUGMENTATIONS)}, got {augment!r}"
+        )
+    if drop_remainder and x.shape[0] < batch_size:
+        raise ValueError(
+            f"`batch_size` ({batch_size}) is larger than the {x.shape[0]} training "
+            "examples, and drop_remainder=True would leave no batch"
+        )
+    mean_used = mean if normalize else np.zeros_like(mean)
+    std_used = std if normalize else np.ones_like(std)
+    ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32)))
+    ds = ds.shuffle(x.shape[0], seed=seed, reshuffle_each_iteration=True)
+    if augment == "cifar":
+        random_seeds = tf.data.Dataset.random(
+            seed=seed, rerandomize_each_iteration=True
+        ).batch(2)
+        ds = tf.data.Dataset.zip(ds, random_seeds).map(
+            lambda pair, s: (cifar_augment(pair[0], s), pair[1]),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    ds = ds.map(
+        lambda image, label: (normalize_images(image, mean_used, std_used), label),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.map(
+        keras_mixup.mixup_map(mixup_alpha, num_classes=num_classes, seed=seed),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def eval_dataset(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    batch_size: int,
+    mean: np.ndarray,
+    std: np.ndarray,
+    num_classes: int,
+    normalize: bool = True,
+):
+    """Evaluation batches (normalised float32 images, one-hot float32 labels)
+    in order, the last batch possibly smaller; no augmentation, no mixing."""
+    import tensorflow as tf
+
+    x, y = np.asarray(x), np.asarray(y)
+    _check_pipeline_args(x, y, batch_size, mean, std)
+    mean_used = mean if normalize else np.zeros_like(mean)
+    std_used = std if normalize else np.ones_like(std)
+    ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32)))
+    ds = ds.batch(batch_size).map(
+        lambda images, labels: (
+            normalize_images(images, mean_used, std_used),
+            tf.one_hot(labels, num_classes, dtype=tf.float32),
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def steps_per_epoch(num_examples: int, batch_size: int, drop_remainder: bool = True):
+    """Batches in one epoch of `train_dataset`."""
+    if drop_remainder:
+        return num_examples // batch_size
+    return -(-num_examples // batch_size)
