@@ -2,11 +2,26 @@
 
 from keras_mixup.callbacks import AlphaScheduler
 from keras_mixup.data import mixup_map
+from keras_mixup.data import mixup_pairs_map
+from keras_mixup.data import neighbour_mixup_dataset
+from keras_mixup.data import neighbour_pairs
 from keras_mixup.gan import MixUpGAN
 from keras_mixup.layer import MixUp
+from keras_mixup.mixing import nearest_neighbours
 from keras_mixup.model import MixedLoss
 from keras_mixup.model import MixUpModel
 
 __version__ = "0.1.0"
 
-__all__ = ["AlphaScheduler", "MixUp", "MixUpGAN", "MixUpModel", "MixedLoss", "mixup_map"]
+__all__ = [
+    "AlphaScheduler",
+    "MixUp",
+    "MixUpGAN",
+    "MixUpModel",
+    "MixedLoss",
+    "mixup_map",
+    "mixup_pairs_map",
+    "nearest_neighbours",
+    "neighbour_mixup_dataset",
+    "neighbour_pairs",
+]

@@ -43,6 +43,14 @@ class MixUp(keras.layers.Layer):
         per_sample: one lam per example instead of one per batch.
         num_classes: number of classes, to one-hot encode sparse labels.
         label_smoothing: eps; class targets become y * (1 - eps) + eps / K.
+        pairing: on data, "random" (the paper: a random permutation of the
+            batch) or "same_class" (a random permutation within each class;
+            an example alone in its class is paired with itself). Inside a
+            model only "random" (the labels are not known where it mixes).
+        target: "mixed" (the paper: lam * y_i + (1 - lam) * y_j) or "closer"
+            (the label, smoothed if asked, of the example with the larger
+            weight: y_i where lam >= 0.5, else y_j). Sample weights follow
+            the labels. Works on data and inside a `MixUpModel`.
         seed: int seed for reproducible draws.
         **kwargs: base layer arguments (`name`, `dtype`).
 
@@ -60,6 +68,8 @@ class MixUp(keras.layers.Layer):
         per_sample=False,
         num_classes=None,
         label_smoothing=0.0,
+        pairing="random",
+        target="mixed",
         seed=None,
         **kwargs,
     ):
@@ -71,6 +81,8 @@ class MixUp(keras.layers.Layer):
             per_sample=per_sample, num_classes=num_classes,
             label_smoothing=label_smoothing, seed=seed,
         )
+        self.pairing = mixing.validate_pairing(pairing)
+        self.target = mixing.validate_target(target)
         self.seed_generator = keras.random.SeedGenerator(seed)
         # A variable, so that schedules change it without retracing.
         self._alpha = self.add_weight(
@@ -147,6 +159,8 @@ class MixUp(keras.layers.Layer):
             per_sample=self.per_sample,
             num_classes=self.num_classes,
             label_smoothing=self.label_smoothing,
+            pairing=self.pairing,
+            target=self.target,
             dtype=self.compute_dtype,
             backend=b,
         )
@@ -172,6 +186,13 @@ class MixUp(keras.layers.Layer):
         )
         if not training:
             return inputs
+        if self.pairing != "random":
+            raise ValueError(
+                f"The MixUp layer '{self.name}' has pairing={self.pairing!r}, "
+                "which needs the labels where it mixes: it works on (x, y) "
+                "batches (tf.data, or a call on data), not on features inside "
+                "a model. Use pairing='random' inside a model."
+            )
         scope = mixup_scope.current()
         if scope is None:
             raise RuntimeError(
@@ -226,6 +247,8 @@ class MixUp(keras.layers.Layer):
                 "per_sample": self.per_sample,
                 "num_classes": self.num_classes,
                 "label_smoothing": self.label_smoothing,
+                "pairing": self.pairing,
+                "target": self.target,
                 "seed": self.seed,
             }
         )

@@ -189,6 +189,61 @@ def sample_permutation(seed, batch_size, *, groups=1, backend=None):
     return b.cast(np_.argsort(keys, axis=-1), "int32")
 
 
+def sample_same_class_permutation(seed, class_ids, *, backend=None):
+    """A uniformly random permutation within each class of the batch (the
+    ablation's "SC + RP"): int32 partner indices, shape (B,).
+
+    Every example is paired with an example of its own class; an example
+    alone in its class is paired with itself. Static shapes only (compiles
+    under XLA, jax.jit and in tf.data): the batch is sorted twice by
+    (class, independent random key); the two orders list each class in the
+    same segment of positions, so pairing order_a[i] with order_b[i] is a
+    uniformly random bijection inside every class.
+
+    Args:
+        seed: a `keras.random.SeedGenerator`; each call advances it.
+        class_ids: int tensor of shape (B,), the class of each example.
+    """
+    b = _ns(backend)
+    np_ = b.numpy
+    class_ids = b.cast(class_ids, "int32")
+    n = b.shape(class_ids)[0]
+
+    def grouped_order():
+        # A random order r, then a sort by (class, position in r): unique
+        # integer keys, so an unstable argsort (TensorFlow's) is exact.
+        r = b.cast(np_.argsort(_uniform((n,), seed, b)), "int32")
+        key = np_.take(class_ids, r) * n + np_.arange(n, dtype="int32")
+        return np_.take(r, np_.argsort(key))
+
+    order_a = grouped_order()
+    order_b = grouped_order()
+    # perm[order_a[i]] = order_b[i], as a gather through order_a's inverse.
+    return b.cast(np_.take(order_b, np_.argsort(order_a)), "int32")
+
+
+def class_ids_of(y, *, backend=None):
+    """The class of each example from prepared (one-hot/soft) class targets:
+    argmax over the class axis, int32 of shape (B,)."""
+    b = _ns(backend)
+    leaves = keras.tree.flatten(y) if y is not None else []
+    if len(leaves) != 1:
+        raise ValueError(
+            "pairing='same_class' needs one class label per example (a "
+            "single label tensor). Received "
+            + ("no labels." if not leaves else f"{len(leaves)} label tensors.")
+        )
+    t = leaves[0]
+    if len(t.shape) != 2 or t.shape[-1] in (None, 1):
+        raise ValueError(
+            "pairing='same_class' needs class labels: sparse integers of "
+            "shape (batch_size,) with num_classes, or one-hot/soft labels of "
+            f"shape (batch_size, num_classes). Received labels of shape "
+            f"{tuple(t.shape)}."
+        )
+    return b.cast(b.numpy.argmax(t, axis=-1), "int32")
+
+
 def global_permutation(perm, *, backend=None):
     """`perm` as indices into the whole batch, shape (B,) (for tests/tools)."""
     b = _ns(backend)
@@ -221,27 +276,63 @@ def mix(tree, lam, perm, *, backend=None):
 
     Works on any rank (batch axis first). `lam` is a scalar or of shape
     (batch_size,); it is cast to each tensor's dtype, so a bfloat16 batch is
-    mixed in bfloat16 (half the memory traffic).
-
-    Computed as t[perm] + lam * (t - t[perm]), equal to the paper's form up
-    to float rounding, on purpose: with a single product, a compiler that
-    contracts into a fused multiply-add has only one way to do it, so the
-    inputs mixed inside a model and the labels mixed in the loss round
-    identically (bit-equal), whatever XLA fuses them with. The paper's two
-    products let each fusion pick a different FMA and differ by an ulp.
+    mixed in bfloat16 (half the memory traffic). See `mix_pair`.
     """
     b = _ns(backend)
-    np_ = b.numpy
+    return mix_pair(tree, partners_of(tree, perm, backend=b), lam, backend=b)
 
-    def mix_one(t):
-        rank = len(t.shape)
-        lam_t = b.cast(lam, t.dtype)
-        if len(lam_t.shape) == 1:
-            lam_t = np_.reshape(lam_t, (-1,) + (1,) * (rank - 1))
-        t_perm = partners(t, perm, backend=b)
-        return t_perm + lam_t * (t - t_perm)
 
-    return keras.tree.map_structure(mix_one, tree)
+def mix_pair(first, second, lam, *, backend=None):
+    """lam * a + (1 - lam) * b for matching tensors of two nested structures.
+
+    Computed as b + lam * (a - b), equal to the paper's form up to float
+    rounding, on purpose: with a single product, a compiler that contracts
+    into a fused multiply-add has only one way to do it, so the inputs mixed
+    inside a model and the labels mixed in the loss round identically
+    (bit-equal), whatever XLA fuses them with. The paper's two products let
+    each fusion pick a different FMA and differ by an ulp.
+    """
+    b = _ns(backend)
+
+    def mix_one(a, t_b):
+        lam_t = _per_example(b.cast(lam, a.dtype), len(a.shape), b)
+        return t_b + lam_t * (a - t_b)
+
+    return keras.tree.map_structure(mix_one, first, second)
+
+
+def closer(tree, lam, perm, *, backend=None):
+    """The target of the closer example (the ablation's "mix inputs only"):
+    t where lam >= 0.5, else t[perm], for every tensor of a nested structure.
+    """
+    b = _ns(backend)
+    return closer_pair(tree, partners_of(tree, perm, backend=b), lam, backend=b)
+
+
+def closer_pair(first, second, lam, *, backend=None):
+    """a where lam >= 0.5 (the first example weighs more), else b: a select,
+    so the chosen (smoothed) one-hot comes out bit for bit."""
+    b = _ns(backend)
+    first_weighs_more = lam >= 0.5
+
+    def pick(a, t_b):
+        keep = _per_example(first_weighs_more, len(a.shape), b)
+        return b.numpy.where(keep, a, t_b)
+
+    return keras.tree.map_structure(pick, first, second)
+
+
+def partners_of(tree, perm, *, backend=None):
+    """`partners` for every tensor of a nested structure."""
+    b = _ns(backend)
+    return keras.tree.map_structure(lambda t: partners(t, perm, backend=b), tree)
+
+
+def _per_example(value, rank, b):
+    """A scalar stays; a (B,) value is reshaped to broadcast over rank dims."""
+    if len(value.shape) == 1:
+        return b.numpy.reshape(value, (-1,) + (1,) * (rank - 1))
+    return value
 
 
 def smooth_labels(y, label_smoothing, *, backend=None):
@@ -503,19 +594,62 @@ def validate_label_smoothing(label_smoothing):
     return float(label_smoothing)
 
 
+def validate_pairing(pairing):
+    """"random" (the paper) or "same_class"; ValueError naming the argument."""
+    if pairing not in PAIRINGS:
+        raise ValueError(
+            f"Argument `pairing` must be one of {PAIRINGS} (a random "
+            "permutation of the batch, or one within each class). For "
+            "nearest-neighbour pairs, which need the whole training set, use "
+            "keras_mixup.nearest_neighbours and "
+            f"keras_mixup.neighbour_mixup_dataset. Received: pairing={pairing!r}"
+        )
+    return pairing
+
+
+def validate_target(target):
+    """"mixed" (the paper) or "closer"; ValueError naming the argument."""
+    if target not in TARGETS:
+        raise ValueError(
+            f"Argument `target` must be one of {TARGETS} (the mixed labels, "
+            "or the label of the example with the larger weight). "
+            f"Received: target={target!r}"
+        )
+    return target
+
+
+# "random": a permutation of the batch (the paper, "AC + RP" in Table 5);
+# "same_class": a permutation within each class of the batch ("SC + RP").
+PAIRINGS = ("random", "same_class")
+# "mixed": lam * y_i + (1 - lam) * y_j (the paper); "closer": y_i where
+# lam >= 0.5 else y_j (Table 5's "mix inputs only").
+TARGETS = ("mixed", "closer")
+
+
 # ----------------------------------------------------------------------------
 # A whole batch: inputs, labels and sample weights with one draw.
 
 
-def draw(seed, alpha, batch_size, *, per_sample=False, groups=1, backend=None):
+def draw(seed, alpha, batch_size, *, per_sample=False, groups=1,
+         class_ids=None, backend=None):
     """One mixup draw for a batch: (lam, perm).
 
     lam is float32 of shape () (the paper: one per batch) or (batch_size,).
+    With `class_ids` (int, shape (B,)) the pairs are drawn within each class
+    (`sample_same_class_permutation`), else from the whole batch.
     """
     b = _ns(backend)
     lam = sample_lambda(seed, alpha, (batch_size,) if per_sample else (),
                         backend=b)
-    perm = sample_permutation(seed, batch_size, groups=groups, backend=b)
+    if class_ids is not None:
+        if groups != 1:
+            raise ValueError(
+                "Same-class pairs are drawn over the whole batch; they cannot "
+                f"be split over data-parallel devices. Received groups={groups}."
+            )
+        perm = sample_same_class_permutation(seed, class_ids, backend=b)
+    else:
+        perm = sample_permutation(seed, batch_size, groups=groups, backend=b)
     return lam, perm
 
 
@@ -529,6 +663,8 @@ def mixup_batch(
     per_sample=False,
     num_classes=None,
     label_smoothing=0.0,
+    pairing="random",
+    target="mixed",
     dtype="float32",
     groups=1,
     backend=None,
@@ -537,10 +673,17 @@ def mixup_batch(
 
     Inputs (any nested structure, any rank) are cast to `dtype` (integer
     images included); labels become float32 targets (see `prepare_labels`);
-    sample weights become float32. All three are mixed with the same lam and
-    pairs. `alpha` may be a Python number (0 skips mixing entirely) or a
-    scalar tensor/variable (alpha == 0 then selects the unmixed batch, so
-    ERM stays bit-identical).
+    sample weights become float32. All three use the same lam and pairs.
+    `alpha` may be a Python number (0 skips mixing entirely) or a scalar
+    tensor/variable (alpha == 0 then selects the unmixed batch, so ERM stays
+    bit-identical).
+
+    pairing: "random" pairs each example with a random permutation of the
+        batch; "same_class" with a random permutation within its class (the
+        class is the argmax of the prepared label).
+    target: "mixed" mixes labels and sample weights like the inputs;
+        "closer" gives each mixed input the label and sample weight of the
+        example with the larger weight (lam >= 0.5: the example itself).
     """
     b = _ns(backend)
     check_same_batch({"x": x, "y": y, "sample_weight": sample_weight}, backend=b)
@@ -557,41 +700,221 @@ def mixup_batch(
         sample_weight = keras.tree.map_structure(
             lambda t: b.cast(t, "float32"), sample_weight
         )
+    class_ids = class_ids_of(y, backend=b) if pairing == "same_class" else None
     batch = (x, y, sample_weight)
     present = tuple(part for part in batch if part is not None)
+    is_input = tuple(part is x for part in batch if part is not None)
+
+    def mix_present(lam, perm):
+        return tuple(
+            mix(part, lam, perm, backend=b) if inputs or target == "mixed"
+            else closer(part, lam, perm, backend=b)
+            for inputs, part in zip(is_input, present)
+        )
 
     if isinstance(alpha, (int, float)):
         if alpha > 0:
             lam, perm = draw(seed, alpha, batch_size_of(x, backend=b),
-                             per_sample=per_sample, groups=groups, backend=b)
-            present = mix(present, lam, perm, backend=b)
+                             per_sample=per_sample, groups=groups,
+                             class_ids=class_ids, backend=b)
+            present = mix_present(lam, perm)
     else:
         # Draw outside the cond: the seed's state update must not happen in
         # a branch (on JAX it would leak a tracer).
         lam, perm = draw(seed, alpha, batch_size_of(x, backend=b),
-                         per_sample=per_sample, groups=groups, backend=b)
+                         per_sample=per_sample, groups=groups,
+                         class_ids=class_ids, backend=b)
         present = mix_where(b.cast(alpha, "float32") > 0.0, present, lam, perm,
-                            backend=b)
+                            mixed=lambda: mix_present(lam, perm), backend=b)
     parts = iter(present)
     return tuple(next(parts) if part is not None else None for part in batch)
 
 
-def mix_where(mixing_on, tree, lam, perm, *, backend=None):
-    """`mix(tree, lam, perm)` where the scalar `mixing_on` holds, else `tree`
-    bit for bit (alpha == 0 under a schedule is exactly ERM)."""
+def mixup_pairs(
+    first,
+    second,
+    *,
+    seed,
+    alpha,
+    per_sample=False,
+    num_classes=None,
+    label_smoothing=0.0,
+    target="mixed",
+    dtype="float32",
+    backend=None,
+):
+    """Mix row i of batch `first` with row i of batch `second` (pairs chosen
+    elsewhere, e.g. nearest neighbours): the maths of `mixup_batch` with the
+    partner batch given instead of drawn as a permutation.
+
+    `first` and `second` are (x, y) or (x, y, sample_weight) of the same
+    structure and batch size. Returns the same tuple structure, mixed.
+    """
     b = _ns(backend)
+    if not (isinstance(first, tuple) and isinstance(second, tuple)
+            and len(first) == len(second) and len(first) in (2, 3)):
+        raise ValueError(
+            "Expected `first` and `second` as (x, y) or (x, y, sample_weight) "
+            "tuples of the same length. Received "
+            f"{type(first).__name__} of length {_length(first)} and "
+            f"{type(second).__name__} of length {_length(second)}."
+        )
+
+    def prepare(part):
+        x, y, *weights = part
+        x = prepare_inputs(x, dtype, backend=b)
+        y = keras.tree.map_structure(
+            lambda t: prepare_labels(
+                t, num_classes=num_classes, label_smoothing=label_smoothing,
+                backend=b,
+            ),
+            y,
+        )
+        weights = [keras.tree.map_structure(lambda t: b.cast(t, "float32"), w)
+                   for w in weights]
+        return (x, y, *weights)
+
+    first, second = prepare(first), prepare(second)
+    check_same_batch({"first": first, "second": second}, backend=b)
+    if isinstance(alpha, (int, float)) and alpha == 0:
+        return first
+    lam = sample_lambda(
+        seed, alpha, (batch_size_of(first[0], backend=b),) if per_sample else (),
+        backend=b,
+    )
+    label_mix = mix_pair if target == "mixed" else closer_pair
+    return (mix_pair(first[0], second[0], lam, backend=b),) + tuple(
+        label_mix(a, c, lam, backend=b) for a, c in zip(first[1:], second[1:])
+    )
+
+
+def _length(value):
+    return len(value) if isinstance(value, (tuple, list)) else "-"
+
+
+def mix_where(mixing_on, tree, lam, perm, *, mixed=None, backend=None):
+    """`mix(tree, lam, perm)` (or `mixed()`, a structure like `tree`) where
+    the scalar `mixing_on` holds, else `tree` bit for bit (alpha == 0 under a
+    schedule is exactly ERM)."""
+    b = _ns(backend)
+    if mixed is None:
+        def mixed():
+            return mix(tree, lam, perm, backend=b)
     if b.name == "jax":
         # A select, fused into the mix: XLA's conditional copies the batch
         # into and out of its branches (2.5x the cost of the mix under
         # jax.jit; benchmarks/README.md). TF's cond runs one branch lazily
         # without copies, where a select would add a pass.
         return keras.tree.map_structure(
-            lambda m, t: b.numpy.where(mixing_on, m, t),
-            mix(tree, lam, perm, backend=b),
-            tree,
+            lambda m, t: b.numpy.where(mixing_on, m, t), mixed(), tree,
         )
-    return b.cond(mixing_on, lambda: mix(tree, lam, perm, backend=b),
-                  lambda: tree)
+    return b.cond(mixing_on, mixed, lambda: tree)
+
+
+# ----------------------------------------------------------------------------
+# Nearest-neighbour pairs (Table 5's "KNN"): a table over the training set.
+
+
+def nearest_neighbours(x, k=200, *, labels=None, chunk_size=1024):
+    """The k nearest neighbours of every example of a training set.
+
+    Squared Euclidean distance between flattened inputs, brute force in
+    chunks of `chunk_size` query rows with keras.ops (on the accelerator
+    when there is one). An example is never its own neighbour (identical
+    copies of it are). Row i lists neighbours from nearest to farthest;
+    ties go to the lower index.
+
+    Args:
+        x: array of shape (n, ...), the training inputs.
+        k: neighbours per example (the paper: 200).
+        labels: optional int array of shape (n,): then neighbours are searched
+            within each example's class ("SC + KNN"); without, over all
+            examples ("AC + KNN"). Each class needs more than k examples.
+        chunk_size: query rows per distance block (memory: chunk_size * n
+            floats).
+
+    Returns:
+        int32 numpy array of shape (n, k): indices into x.
+    """
+    import numpy as np
+
+    x = np.asarray(keras.ops.convert_to_numpy(x)) if not isinstance(
+        x, np.ndarray) else x
+    if x.ndim < 2 or x.shape[0] < 2:
+        raise ValueError(
+            "Argument `x` must be an array of shape (n, ...) with n >= 2 "
+            f"examples. Received: x of shape {x.shape}"
+        )
+    n = x.shape[0]
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(
+            f"Argument `k` must be a positive integer. Received: k={k!r}"
+        )
+    if isinstance(chunk_size, bool) or not isinstance(
+        chunk_size, (int, np.integer)
+    ) or chunk_size < 1:
+        raise ValueError(
+            "Argument `chunk_size` must be a positive integer. "
+            f"Received: chunk_size={chunk_size!r}"
+        )
+    flat = x.reshape(n, -1).astype(np.float32)
+    if labels is None:
+        if k >= n:
+            raise ValueError(
+                f"Argument `k` must be smaller than the number of examples "
+                f"({n}): an example is not its own neighbour. Received: k={k}"
+            )
+        return _neighbours_within(flat, k, chunk_size)
+    labels = np.asarray(keras.ops.convert_to_numpy(labels))
+    if labels.shape != (n,) or labels.dtype.kind not in "iu":
+        raise ValueError(
+            f"Argument `labels` must be integer class labels of shape ({n},), "
+            f"one per example of `x`. Received: labels of shape "
+            f"{labels.shape} and dtype {labels.dtype}"
+        )
+    classes, counts = np.unique(labels, return_counts=True)
+    if counts.min() <= k:
+        raise ValueError(
+            f"Argument `k` must be smaller than every class's number of "
+            f"examples for same-class neighbours. Received: k={k}, and class "
+            f"{classes[counts.argmin()]} has {counts.min()} examples."
+        )
+    table = np.empty((n, k), dtype=np.int32)
+    for c in classes:
+        members = np.flatnonzero(labels == c)
+        table[members] = members[_neighbours_within(flat[members], k,
+                                                    chunk_size)]
+    return table
+
+
+def _neighbours_within(flat, k, chunk_size):
+    """k nearest rows of `flat` for every row (itself excluded), as numpy."""
+    import numpy as np
+
+    ops = keras.ops
+    # Centred: distances are unchanged and ||a||^2 + ||b||^2 - 2ab loses
+    # less to cancellation in float32.
+    flat = flat - flat.mean(axis=0, keepdims=True)
+    n = flat.shape[0]
+    data = ops.convert_to_tensor(flat)
+    sq_norms = ops.sum(data * data, axis=1)
+    out = []
+    for start in range(0, n, chunk_size):
+        stop = min(start + chunk_size, n)
+        query = data[start:stop]
+        distances = (
+            ops.expand_dims(sq_norms[start:stop], 1)
+            + ops.expand_dims(sq_norms, 0)
+            - 2.0 * ops.matmul(query, ops.transpose(data))
+        )
+        rows = np.arange(stop - start)
+        is_self = ops.convert_to_tensor(
+            (rows[:, None] + start) == np.arange(n)[None, :]
+        )
+        distances = ops.where(is_self, float("inf"), distances)
+        _, indices = ops.top_k(-distances, k)
+        out.append(ops.convert_to_numpy(indices).astype(np.int32))
+    return np.concatenate(out, axis=0)
 
 
 # Keys of `keras.layers.MixUp`'s dict form that are not model inputs.

@@ -85,6 +85,22 @@ class MixUpModel(keras.Model):
                 f"Received layers with label_smoothing {sorted(smoothing)}."
             )
         self.label_smoothing = smoothing.pop()
+        pairings = {layer.name: layer.pairing for layer in self.mixup_layers
+                    if layer.pairing != "random"}
+        if pairings:
+            raise ValueError(
+                "MixUp layers inside a model pair with a random permutation "
+                "(pairing='random'): the labels are not known where they mix. "
+                f"Received layers with pairing {pairings}; for same-class "
+                "pairs mix the data instead (keras_mixup.mixup_map)."
+            )
+        targets = {layer.target for layer in self.mixup_layers}
+        if len(targets) > 1:
+            raise ValueError(
+                "The MixUp layers of one model must share `target`. "
+                f"Received layers with target {sorted(targets)}."
+            )
+        self.target = targets.pop()
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -145,14 +161,15 @@ class MixUpModel(keras.Model):
                 x, y, y_pred, sample_weight, training=training
             )
         lam, perm = draw
+        follow_labels = mixing.mix if self.target == "mixed" else mixing.closer
         if sample_weight is not None:
             sample_weight = keras.tree.map_structure(
-                lambda w: None if w is None else mixing.mix(
+                lambda w: None if w is None else follow_labels(
                     keras.ops.cast(w, "float32"), lam, perm
                 ),
                 sample_weight,
             )
-        _loss_draw.value = (lam, perm, self.label_smoothing)
+        _loss_draw.value = (lam, perm, self.label_smoothing, self.target)
         try:
             return super().compute_loss(
                 x, y, y_pred, sample_weight, training=training
@@ -218,7 +235,7 @@ class MixedLoss(keras.losses.Loss):
                                           label_smoothing)
         if draw is None:
             return self.loss(y_true, y_pred, sample_weight)
-        lam, perm, _ = draw
+        lam, perm, _, target = draw
         if sparse:
             if label_smoothing:
                 raise ValueError(
@@ -232,13 +249,16 @@ class MixedLoss(keras.losses.Loss):
             y_pair = (y_true, mixing.partners(y_true, perm))
             return super().__call__(y_pair, y_pred, sample_weight)
         y_true = keras.ops.cast(y_true, "float32")
-        return self.loss(mixing.mix(y_true, lam, perm), y_pred, sample_weight)
+        mix_labels = mixing.mix if target == "mixed" else mixing.closer
+        return self.loss(mix_labels(y_true, lam, perm), y_pred, sample_weight)
 
     def call(self, y_pair, y_pred):
-        lam, _, _ = _loss_draw.value
+        lam, _, _, target = _loss_draw.value
         y_a, y_b = y_pair
         loss_a = self.loss.call(y_a, y_pred)
         loss_b = self.loss.call(y_b, y_pred)
+        if target == "closer":
+            return mixing.closer_pair(loss_a, loss_b, lam)
         lam = keras.ops.cast(lam, loss_a.dtype)
         if len(lam.shape) == 1:
             lam = keras.ops.reshape(lam, (-1,) + (1,) * (len(loss_a.shape) - 1))
