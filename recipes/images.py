@@ -15,7 +15,9 @@ The pipelines run on TF ops, so they feed any Keras backend.
 from __future__ import annotations
 
 import dataclasses
+import time
 
+import keras
 import numpy as np
 
 from recipes import common
@@ -318,3 +320,327 @@ def steps_per_epoch(num_examples: int, batch_size: int, drop_remainder: bool = T
     if drop_remainder:
         return num_examples // batch_size
     return -(-num_examples // batch_size)
+
+
+# ------------------------------------------------------------------ ImageNet
+
+# Channel statistics of the ImageNet training set (images / 255), as every
+# reference implementation normalises with them.
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+IMAGENET_CLASSES = 1000
+# Evaluation: resize the shorter side to image_size / 0.875 (256 for 224),
+# then take the central image_size square (Goyal et al., 2017).
+EVAL_CROP_FRACTION = 0.875
+
+
+def random_resized_crop(
+    image,
+    seed,
+    size: int,
+    area_range: tuple[float, float] = (0.08, 1.0),
+    aspect_ratio_range: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0),
+):
+    """The ImageNet training augmentation of one uint8 image (TF ops): a crop
+    covering a random 8%-100% of the area with a random aspect ratio in
+    [3/4, 4/3] (scale and aspect-ratio distortion; the whole image if ten
+    tries fail), resized to size x size (bilinear), flipped left-right with
+    probability 1/2. seed: a stateless seed, shape (2,). Returns float32
+    in [0, 255]."""
+    import tensorflow as tf
+
+    crop_seed, flip_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, num=2)
+    )
+    begin, crop_size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        tf.shape(image),
+        bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+        seed=crop_seed,
+        min_object_covered=0.0,
+        aspect_ratio_range=aspect_ratio_range,
+        area_range=area_range,
+        max_attempts=10,
+        use_image_if_no_bounding_boxes=True,
+    )
+    crop = tf.slice(image, begin, crop_size)
+    resized = tf.image.resize(crop, (size, size), method="bilinear", antialias=False)
+    return tf.image.stateless_random_flip_left_right(resized, seed=flip_seed)
+
+
+def center_crop(image, size: int, crop_fraction: float = EVAL_CROP_FRACTION):
+    """The ImageNet evaluation view of one uint8 image (TF ops): shorter side
+    resized to round(size / crop_fraction), then the central size x size
+    square. Returns float32 in [0, 255]."""
+    import tensorflow as tf
+
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = tf.round(size / crop_fraction) / tf.reduce_min(shape)
+    new_shape = tf.cast(tf.round(shape * scale), tf.int32)
+    new_shape = tf.maximum(new_shape, size)  # rounding must not undercut the crop
+    resized = tf.image.resize(image, new_shape, method="bilinear", antialias=True)
+    top = (new_shape[0] - size) // 2
+    left = (new_shape[1] - size) // 2
+    return resized[top : top + size, left : left + size, :]
+
+
+def _check_image_size(image_size):
+    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 8:
+        raise ValueError(f"`image_size` must be an int >= 8, got {image_size!r}")
+
+
+def imagenet_train_dataset(
+    records,
+    *,
+    batch_size: int,
+    image_size: int,
+    seed: int,
+    num_classes: int = IMAGENET_CLASSES,
+    mixup_alpha: float = 0.0,
+    shuffle_buffer: int = 10_000,
+):
+    """Training batches from a tf.data of (uint8 image of any size, int label)
+    records (tfds imagenet2012 with as_supervised=True): shuffled (buffer of
+    shuffle_buffer, reshuffled each epoch), `random_resized_crop` to
+    image_size, normalised with the ImageNet statistics, batched (full batches
+    only), one-hot labels mixed by `keras_mixup.mixup_map(mixup_alpha)` when
+    mixup_alpha > 0. Shuffling, crops, flips and mixing follow `seed`."""
+    import tensorflow as tf
+
+    import keras_mixup
+
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
+    _check_image_size(image_size)
+    ds = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    random_seeds = tf.data.Dataset.random(
+        seed=seed, rerandomize_each_iteration=True
+    ).batch(2)
+    ds = tf.data.Dataset.zip(ds, random_seeds).map(
+        lambda record, s: (
+            normalize_images(
+                random_resized_crop(record[0], s, image_size),
+                IMAGENET_MEAN, IMAGENET_STD,
+            ),
+            tf.cast(record[1], tf.int32),
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    ds = ds.batch(batch_size, drop_remainder=True)
+    ds = ds.map(
+        keras_mixup.mixup_map(mixup_alpha, num_classes=num_classes, seed=seed),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def imagenet_eval_dataset(
+    records, *, batch_size: int, image_size: int, num_classes: int = IMAGENET_CLASSES
+):
+    """Evaluation batches: `center_crop` views, normalised, one-hot labels, in
+    order, the last batch possibly smaller."""
+    import tensorflow as tf
+
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
+    _check_image_size(image_size)
+    ds = records.map(
+        lambda image, label: (
+            normalize_images(center_crop(image, image_size), IMAGENET_MEAN, IMAGENET_STD),
+            tf.one_hot(tf.cast(label, tf.int32), num_classes, dtype=tf.float32),
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def synthetic_imagenet_records(
+    num_examples: int,
+    *,
+    num_classes: int = IMAGENET_CLASSES,
+    image_shape: tuple[int, int, int] = (256, 256, 3),
+    seed: int = 0,
+):
+    """A tf.data of num_examples random (uint8 image, int64 label) records,
+    made on the fly (nothing held in memory): the input of
+    `imagenet_train_dataset` / `imagenet_eval_dataset` for throughput
+    measurements and tests, never for accuracy."""
+    import tensorflow as tf
+
+    _check_limit(num_examples, "num_examples")
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"`num_classes` must be an int >= 2, got {num_classes!r}")
+
+    def record(index):
+        element_seed = tf.stack([tf.cast(seed, tf.int64), index])
+        image = tf.random.stateless_uniform(
+            image_shape, element_seed, 0, 256, dtype=tf.int32
+        )
+        label = tf.random.stateless_uniform(
+            (), element_seed + 1, 0, num_classes, dtype=tf.int64
+        )
+        return tf.cast(image, tf.uint8), label
+
+    return tf.data.Dataset.range(num_examples).map(
+        record, num_parallel_calls=tf.data.AUTOTUNE
+    )
+
+
+# ------------------------------------------------------- training at scale
+
+
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def data_parallel(tpu: str | None = None):
+    """Data parallelism over every accelerator this process sees, on Keras's
+    own engines. Returns (scope, replicas): build and compile the model inside
+    `scope`; the global batch is split over `replicas` devices.
+
+    - JAX: `keras.distribution.DataParallel` over all devices when there is
+      more than one (multi-host: set KERAS_DISTRIBUTION_JOB_ADDRESSES,
+      KERAS_DISTRIBUTION_NUM_PROCESSES and KERAS_DISTRIBUTION_PROCESS_ID on
+      each host; `keras.distribution.initialize` reads them). TPUs are JAX
+      devices too: `tpu` is for TensorFlow only.
+    - TensorFlow: `tf.distribute.TPUStrategy` when `tpu` is given (a TPU name
+      or address, "" for the local one), else `MirroredStrategy` over the
+      GPUs when there is more than one.
+    One device: no distribution at all.
+    """
+    import contextlib
+    import os
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        if tpu is not None:
+            raise ValueError(
+                "`tpu` selects a TensorFlow TPUStrategy; on the JAX backend TPU "
+                f"cores are plain JAX devices (leave it unset), got tpu={tpu!r}"
+            )
+        if int(os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", "1")) > 1:
+            keras.distribution.initialize()
+        devices = keras.distribution.list_devices()
+        if len(devices) > 1:
+            keras.distribution.set_distribution(
+                keras.distribution.DataParallel(devices=devices)
+            )
+        return contextlib.nullcontext(), len(devices)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if tpu is not None:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+            strategy = tf.distribute.TPUStrategy(resolver)
+        elif len(tf.config.list_logical_devices("GPU")) > 1:
+            strategy = tf.distribute.MirroredStrategy()
+        else:
+            return contextlib.nullcontext(), 1
+        return strategy.scope(), strategy.num_replicas_in_sync
+    if tpu is not None:
+        raise ValueError(f"`tpu` needs the TensorFlow backend, running {backend!r}")
+    return contextlib.nullcontext(), 1
+
+
+def check_global_batch(batch_size: int, replicas: int) -> None:
+    if batch_size % replicas:
+        raise common.RecipeError(
+            f"the global batch size {batch_size} must be divisible by the "
+            f"{replicas} devices of the data-parallel run (each gets an equal "
+            f"share): choose --batch-size accordingly"
+        )
+
+
+def test_errors_by_epoch(history_csv, method: str, metric: str) -> list[float]:
+    """100 * (1 - val_<metric>) per epoch of one method's rows of a
+    history.csv; an epoch logged twice (killed after logging, before its
+    checkpoint) counts once, the later row."""
+    import csv
+
+    by_epoch: dict[int, float] = {}
+    try:
+        with open(history_csv, newline="") as file:
+            for row in csv.DictReader(file):
+                if row.get("method") == method and row.get(f"val_{metric}"):
+                    by_epoch[int(row["epoch"])] = 100.0 * (
+                        1.0 - float(row[f"val_{metric}"])
+                    )
+    except FileNotFoundError:
+        return []
+    return [by_epoch[e] for e in sorted(by_epoch)]
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of each epoch (training and evaluation)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def fit_classifier(
+    build_model,
+    *,
+    learning_rate,
+    momentum: float,
+    train_data,
+    eval_data,
+    epochs: int,
+    run_dir,
+    history_dir,
+    tags: dict,
+    seed: int,
+    scope,
+    jit_compile: bool,
+    top5: bool = False,
+    verbose="auto",
+    callbacks=(),
+):
+    """Train one classifier with SGD + momentum on one-hot (possibly mixed)
+    labels, evaluating on eval_data after every epoch.
+
+    The model is built by `build_model()` inside `scope` after
+    `keras.utils.set_random_seed(seed)` (so runs of one seed start from the
+    same weights). Every epoch is appended to history_dir/history.csv with
+    `tags` as leading columns and checkpointed in run_dir/backup: when killed,
+    the same call continues after the last finished epoch. Returns
+    {"initial_epoch": first epoch trained by this call, "epoch_seconds": [...]}.
+    """
+    keras.utils.set_random_seed(seed)
+    with scope:
+        model = build_model()
+        metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+        if top5:
+            metrics.append(keras.metrics.TopKCategoricalAccuracy(5, name="top5"))
+        model.compile(
+            optimizer=keras.optimizers.SGD(learning_rate, momentum=momentum),
+            loss="categorical_crossentropy",
+            metrics=metrics,
+            jit_compile=jit_compile,
+        )
+    timer = EpochTimer()
+    model.fit(
+        train_data,
+        epochs=epochs,
+        shuffle=False,  # the tf.data pipeline shuffles
+        validation_data=eval_data,
+        verbose=verbose,
+        callbacks=[
+            timer,
+            common.history_logger(history_dir, **tags),
+            common.backup_and_restore(run_dir),
+            *callbacks,
+        ],
+    )
+    return {
+        "initial_epoch": int(getattr(model, "_initial_epoch", 0) or 0),
+        "epoch_seconds": timer.seconds,
+        "parameters": int(sum(int(np.prod(v.shape)) for v in model.trainable_variables)),
+    }

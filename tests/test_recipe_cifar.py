@@ -1,0 +1,219 @@
+"""recipes/cifar.py: the smoke setting on tfds mock data, end to end: killed
+after its first epoch, resumed, reported; the paper's setting; bad input."""
+
+import csv
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from recipes import cifar, common, images
+
+# 16 training images, batch 8: two steps an epoch; 16 test images. On
+# TensorFlow the tiny steps run faster than XLA compiles them (the default,
+# --jit, is what a real run uses; on JAX it is also the fastest here).
+SMOKE_ARGS = ["--smoke", "--data", "tfds", "--limit-train", "16", "--fit-verbose", "0"]
+if keras.backend.backend() == "tensorflow":
+    SMOKE_ARGS.append("--no-jit")
+
+
+class Killed(Exception):
+    pass
+
+
+class KillAfterFirstEpoch(keras.callbacks.Callback):
+    """Stops the process like a kill would, right after the first epoch was
+    checkpointed (the recipe's own callbacks run before this one)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        raise Killed(f"killed after epoch {epoch}")
+
+
+def _history(workdir):
+    with open(workdir / "history.csv", newline="") as file:
+        return list(csv.DictReader(file))
+
+
+@pytest.fixture(scope="module")
+def resumed_run(tmp_path_factory):
+    """A smoke run killed after ERM's first epoch, then run again to the end
+    with the same command; records the pipelines it asked for."""
+    import tensorflow_datasets as tfds
+
+    workdir = tmp_path_factory.mktemp("cifar")
+    argv = SMOKE_ARGS + ["--workdir", str(workdir)]
+    asked_alphas = []
+    real_train_dataset = images.train_dataset
+
+    def recording_train_dataset(*args, **kwargs):
+        asked_alphas.append(kwargs["mixup_alpha"])
+        return real_train_dataset(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch, tfds.testing.mock_data(
+        num_examples=16
+    ):
+        patch.setattr(images, "train_dataset", recording_train_dataset)
+        config = common.parse_config(cifar.CIFARConfig, "cifar", argv).config
+        with pytest.raises(Killed):
+            cifar.train(config, workdir, callbacks=[KillAfterFirstEpoch()])
+        after_kill = {
+            "history": _history(workdir),
+            "rows": (workdir / "rows.jsonl").exists(),
+            "backup": (workdir / "erm" / "backup").exists(),
+        }
+        results = cifar.main(argv)
+    return workdir, after_kill, results, asked_alphas
+
+
+def test_killed_run_resumes_without_losing_or_repeating_epochs(resumed_run):
+    workdir, after_kill, results, asked_alphas = resumed_run
+    assert [(r["method"], r["epoch"]) for r in after_kill["history"]] == [("erm", "0")]
+    assert after_kill["backup"] and not after_kill["rows"]
+    # The rerun continued ERM at epoch 1 and then trained mixup from scratch.
+    assert results["runs"]["erm"]["resumed_at_epoch"] == 1
+    assert results["runs"]["mixup"]["resumed_at_epoch"] == 0
+    assert [(r["method"], r["epoch"]) for r in _history(workdir)] == [
+        ("erm", "0"), ("erm", "1"), ("mixup", "0"), ("mixup", "1")
+    ]
+    # ERM trained on plain one-hot labels, mixup with the paper's alpha = 1.
+    assert asked_alphas == [0.0, 0.0, 1.0]
+    assert not (workdir / "erm" / "backup").exists()  # deleted when finished
+
+
+def test_run_writes_its_files_and_numbers(resumed_run):
+    workdir, _, results, _ = resumed_run
+    for name in ["config.json", "history.csv", "results.json", "results.csv",
+                 "rows.jsonl"]:
+        assert (workdir / name).stat().st_size > 0
+    assert (workdir / "figure3b.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    config = common.read_json(workdir / "config.json")
+    assert config["keras_backend"] == keras.backend.backend()
+    assert config["config"]["model"] == "small_cnn"
+    for method in ("erm", "mixup"):
+        run = results["runs"][method]
+        assert run["epochs"] == 2 and run["steps_per_epoch"] == 2
+        curve = run["test_error_by_epoch"]
+        # 16 test images: every error is a whole number of them.
+        assert all(abs(e * 16 / 100 - round(e * 16 / 100)) < 1e-3 for e in curve)
+        assert run["test_error"] == curve[-1] and run["best_test_error"] == min(curve)
+        history = [r for r in _history(workdir) if r["method"] == method]
+        assert curve == pytest.approx(
+            [100 * (1 - float(r["val_accuracy"])) for r in history]
+        )
+    assert results["learning_rate"] == pytest.approx(0.1 * 8 / 128)
+    saved = common.read_json(workdir / "results.json")
+    assert saved["runs"]["mixup"]["test_error"] == results["runs"]["mixup"]["test_error"]
+
+
+def test_table_puts_ours_beside_figure_3a(resumed_run):
+    _, _, results, _ = resumed_run
+    lines = results["table"].splitlines()
+    assert lines[0].startswith("Test error (%) after 2 epoch(s) on CIFAR-10")
+    assert lines[1].split() == [
+        "dataset", "model", "ERM", "mixup", "α=1", "paper", "ERM", "paper", "mixup"
+    ]
+    assert lines[3].split() == ["CIFAR-10", "PreAct", "ResNet-18", "-", "-", "5.6", "4.2"]
+    assert lines[8].split()[:2] == ["CIFAR-100", "DenseNet-BC-190"]
+    ours = lines[9].split()
+    assert ours[:3] == ["CIFAR-10", "small", "CNN"]
+    assert ours[5:] == ["-", "-"]  # not in the paper
+    assert [float(v) for v in ours[3:5]] == pytest.approx(
+        [results["runs"]["erm"]["test_error"], results["runs"]["mixup"]["test_error"]],
+        abs=0.05,
+    )
+
+
+def test_finished_workdir_trains_nothing(resumed_run, capsys):
+    workdir, _, first, _ = resumed_run
+    again = cifar.main(SMOKE_ARGS + ["--workdir", str(workdir)])
+    assert again["trained_methods"] == []
+    assert again["runs"] == first["runs"]
+    assert "(all done in" in capsys.readouterr().out
+
+
+def test_resume_with_other_settings_is_refused(resumed_run, capsys):
+    workdir, _, _, _ = resumed_run
+    with pytest.raises(SystemExit) as exit_info:
+        cifar.main(SMOKE_ARGS + ["--epochs", "3", "--workdir", str(workdir)])
+    assert exit_info.value.code == 2
+    assert "epochs: 2 then, 3 now" in capsys.readouterr().err
+
+
+def test_missing_cifar_stops_within_seconds_with_instructions(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(common, "network_available", lambda *a, **k: False)
+    start = time.perf_counter()
+    with pytest.raises(SystemExit) as exit_info:
+        cifar.main([
+            "--data-dir", str(tmp_path / "tfds"), "--workdir", str(tmp_path / "run")
+        ])
+    assert time.perf_counter() - start < 20
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "'cifar10' is not prepared" in err and "--data-dir DIR" in err
+    assert "Traceback" not in err
+
+
+def test_default_config_is_the_papers_setting():
+    config = cifar.CIFARConfig()
+    assert (config.dataset, config.model, config.method) == (
+        "cifar10", "preact_resnet18", "both"
+    )
+    assert (config.epochs, config.batch_size, config.learning_rate) == (200, 128, 0.1)
+    assert (config.weight_decay, config.momentum, config.alpha) == (1e-4, 0.9, 1.0)
+    assert config.schedule_milestones() == (100, 150)
+    assert cifar.CIFARConfig(model="wrn28_10").schedule_milestones() == (60, 120, 180)
+    assert cifar.CIFARConfig(model="densenet_bc190").schedule_milestones() == (100, 150)
+    assert config.methods() == ["erm", "mixup"]
+    # Linear scaling of the learning rate with the global batch size.
+    assert cifar.CIFARConfig(batch_size=512).scaled_learning_rate() == pytest.approx(0.4)
+    assert set(cifar.PAPER_FIGURE3A) == {
+        (d, m) for d in cifar.DATASETS for m in ("preact_resnet18", "wrn28_10",
+                                                  "densenet_bc190")
+    }
+
+
+def test_schedule_divides_by_ten_at_the_milestones():
+    config = cifar.CIFARConfig(model="wrn28_10")
+    schedule = common.StepDecay(
+        config.scaled_learning_rate(), config.schedule_milestones(), 390
+    )
+    rates = [float(schedule(epoch * 390)) for epoch in (0, 59, 60, 119, 120, 180)]
+    assert rates == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.0001])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--dataset", "mnist"], "--dataset must be one of cifar10, cifar100"),
+        (["--model", "resnet50"], "--model must be one of preact_resnet18"),
+        (["--method", "cutmix"], "--method must be one of erm, mixup, both"),
+        (["--alpha", "0"], "--alpha must be finite and > 0"),
+        (["--milestones", "150", "100"], "--milestones must be increasing"),
+        (["--precision", "float16"], "--precision must be one of float32"),
+        (["--data", "imagenet"], "--data must be tfds or synthetic"),
+    ],
+)
+def test_bad_cli_input_is_a_usage_error(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cifar.main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_global_batch_must_split_evenly_over_the_devices():
+    images.check_global_batch(128, 8)
+    with pytest.raises(common.RecipeError, match="128 must be divisible by the 3"):
+        images.check_global_batch(128, 3)
+    scope, replicas = images.data_parallel()
+    assert replicas == len(keras.distribution.list_devices()) or replicas == 1
+    with scope:
+        pass
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX only")
+def test_tpu_flag_is_refused_on_jax():
+    with pytest.raises(ValueError, match="`tpu` selects a TensorFlow TPUStrategy"):
+        images.data_parallel(tpu="")
