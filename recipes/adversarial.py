@@ -223,36 +223,6 @@ def model_settings(config: AdversarialConfig, name: str) -> dict[str, Any]:
     }[name]
 
 
-def trained_model(
-    config: robustness.ImageTrainingConfig,
-    data: images.ImageArrays,
-    workdir: Path,
-    name: str,
-    *,
-    alpha: float,
-    seed: int,
-) -> tuple[keras.Model, dict[str, Any]]:
-    """(model, record): trained now, or loaded from workdir/models/<name>
-    when an earlier run finished it. A killed training resumes from its last
-    epoch."""
-    run_dir = workdir / "models" / name
-    saved = run_dir / "model.keras"
-    if saved.exists():
-        model = keras.saving.load_model(saved, compile=False)
-        errors = robustness.test_error_by_epoch(run_dir / "epochs.csv")
-        return model, {"name": name, "trained": False, "test_error_by_epoch": errors}
-    started = time.perf_counter()
-    model, errors = robustness.fit_classifier(
-        config, data, alpha=alpha, seed=seed, run_dir=run_dir, workdir=workdir,
-        tags={"model": name, "alpha": alpha, "seed": seed},
-    )
-    model.save(saved)
-    return model, {
-        "name": name, "trained": True, "test_error_by_epoch": errors,
-        "train_seconds": time.perf_counter() - started,
-    }
-
-
 def _errors(gradient, x, labels) -> dict[str, float]:
     logits = gradient.predict_logits(x)
     return {
@@ -382,7 +352,9 @@ def train(config: AdversarialConfig, workdir: str | Path) -> dict[str, Any]:
     progress = common.progress_bar(len(MODELS), unit_name="model")
     for index, name in enumerate(MODELS, start=1):
         settings = model_settings(config, name)
-        model, record = trained_model(config, data, workdir, name, **settings)
+        model, record = robustness.trained_model(
+            config, data, workdir, name, **settings
+        )
         trained[name] = model
         records.append({**record, **settings})
         last = record["test_error_by_epoch"][-1] if record["test_error_by_epoch"] else None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
@@ -433,6 +434,36 @@ def fit_classifier(
         ],
     )
     return model, test_error_by_epoch(run_dir / "epochs.csv")
+
+
+def trained_model(
+    config: ImageTrainingConfig,
+    data: images.ImageArrays,
+    workdir: Path,
+    name: str,
+    *,
+    alpha: float,
+    seed: int,
+) -> tuple[keras.Model, dict[str, Any]]:
+    """(model, record): trained now, or loaded from workdir/models/<name>
+    when an earlier run finished it. A killed training resumes from its last
+    epoch."""
+    run_dir = workdir / "models" / name
+    saved = run_dir / "model.keras"
+    if saved.exists():
+        model = keras.saving.load_model(saved, compile=False)
+        errors = test_error_by_epoch(run_dir / "epochs.csv")
+        return model, {"name": name, "trained": False, "test_error_by_epoch": errors}
+    started = time.perf_counter()
+    model, errors = fit_classifier(
+        config, data, alpha=alpha, seed=seed, run_dir=run_dir, workdir=workdir,
+        tags={"model": name, "alpha": alpha, "seed": seed},
+    )
+    model.save(saved)
+    return model, {
+        "name": name, "trained": True, "test_error_by_epoch": errors,
+        "train_seconds": time.perf_counter() - started,
+    }
 
 
 def predict_logits(
