@@ -42,7 +42,9 @@ class MixUpModel(keras.Model):
       number of classes is the model output's last axis) and mixed.
     Sample weights are mixed with the same draw. Every output of a
     multi-output model uses the same draw. The layer's `label_smoothing`
-    applies to class targets.
+    applies to class targets. With `target="closer"` on the MixUp layers
+    (Table 5's "mix inputs only"), each mixed example gets the labels and
+    sample weight of the heavier example of its pair instead.
 
     Manifold mixup (Verma et al., 2019): with several MixUp layers in the
     model, one of them is chosen uniformly at random per training step and
