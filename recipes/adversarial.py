@@ -265,12 +265,13 @@ def evaluate_attacks(
                 )
                 perturbation = float(np.abs(adversarial - pixels).max()) * 255.0
                 # White box: the model attacks itself.
-                rows.append({
+                white = {
                     "setting": "white", "attack": method, "epsilon": epsilon,
                     "method": name, "source": name,
                     "max_perturbation_levels": perturbation,
                     **_errors(gradients[name], adversarial, labels),
-                })
+                }
+                rows.append(white)
                 if name == "erm_source":
                     # Black box: the independent ERM model's examples.
                     for target in ("erm", "mixup"):
@@ -283,7 +284,7 @@ def evaluate_attacks(
                         })
                 done += 1
                 if progress is not None:
-                    progress.update(done, [("white_top1", rows[-1]["top1"])])
+                    progress.update(done, [("white_box_top1", white["top1"])])
     return rows
 
 

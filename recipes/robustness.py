@@ -445,10 +445,11 @@ def trained_model(
     alpha: float,
     seed: int,
 ) -> tuple[keras.Model, dict[str, Any]]:
-    """(model, record): trained now, or loaded from workdir/models/<name>
-    when an earlier run finished it. A killed training resumes from its last
-    epoch."""
-    run_dir = workdir / "models" / name
+    """(model, record): trained now, or loaded from
+    workdir/models/<name>_seed<seed> when an earlier run finished it (the
+    seed is in the path: --seed may change between runs in one workdir). A
+    killed training resumes from its last epoch."""
+    run_dir = workdir / "models" / f"{name}_seed{seed}"
     saved = run_dir / "model.keras"
     if saved.exists():
         model = keras.saving.load_model(saved, compile=False)

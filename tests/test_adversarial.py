@@ -259,7 +259,7 @@ def test_smoke_run_writes_config_history_results(smoke_run):
         (m, e) for m in ("erm", "mixup", "erm_source") for e in ("0", "1")
     ]
     assert "val_accuracy" in history[0]
-    for name in ("erm", "mixup", "erm_source"):
+    for name in ("erm_seed0", "mixup_seed0", "erm_source_seed1000"):
         assert (workdir / "models" / name / "model.keras").exists()
     table = results["table"]
     assert "(a) White box attacks, epsilon 4/255" in table
