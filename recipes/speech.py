@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 
 import keras_mixup
 from recipes import common, models
