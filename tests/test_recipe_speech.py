@@ -389,3 +389,14 @@ def test_default_config_is_the_papers_setting():
         ("lenet", "erm", 0.0), ("lenet", "mixup", 0.1), ("lenet", "mixup", 0.2),
         ("vgg11", "erm", 0.0), ("vgg11", "mixup", 0.1), ("vgg11", "mixup", 0.2),
     ]
+
+
+def test_missing_tfds_data_stops_before_training(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(common, "network_available", lambda *a, **k: False)
+    monkeypatch.setattr(speech, "fit_model", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(SystemExit) as exit_info:
+        speech.main(["--smoke", "--data-dir", str(tmp_path / "none"),
+                     "--workdir", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "'speech_commands' is not prepared in" in err and "--data-dir DIR" in err
