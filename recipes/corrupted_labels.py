@@ -56,7 +56,10 @@ PAPER_TABLE2 = {
 }
 # The paper's grid (section 3.4), and the reduced grid of the digits default
 # (7 runs per fraction instead of 21, to fit ~10 minutes of a 2-core CPU):
-# it keeps the settings of the paper's best rows.
+# mixup keeps the settings of the paper's best rows; dropout takes p 0.3 and
+# 0.5 because p 0.7 and 0.8 (the paper's best for PreAct ResNet-18) leave
+# the small CNN unable to fit even the clean labels (measured: 24-93% test
+# error).
 PAPER_GRID = dict(
     dropout=(0.5, 0.7, 0.8, 0.9),
     alphas=(1.0, 2.0, 8.0, 32.0),
@@ -66,7 +69,7 @@ PAPER_GRID = dict(
 GRID_DEFAULTS = {
     "cifar10": PAPER_GRID,
     "digits": dict(
-        dropout=(0.7, 0.8), alphas=(1.0, 8.0, 32.0),
+        dropout=(0.3, 0.5), alphas=(1.0, 8.0, 32.0),
         mixup_dropout_alphas=(8.0,), mixup_dropout_p=(0.3,),
     ),
     "synthetic": dict(
@@ -179,7 +182,7 @@ class CorruptedLabelsConfig(robustness.ImageTrainingConfig):
     )
     dropout: tuple[float, ...] | None = common.option(
         None, "dropout p of the ERM + dropout runs (paper: 0.5 0.7 0.8 0.9; "
-        "digits default: 0.7 0.8)", resumable=True, metavar="P",
+        "digits default: 0.3 0.5)", resumable=True, metavar="P",
     )
     alphas: tuple[float, ...] | None = common.option(
         None, "alphas of the mixup runs (paper: 1 2 8 32; digits default: 1 8 32)",
