@@ -7,10 +7,10 @@ and 180), weight decay 1e-4, no dropout, mixup alpha = 1; the standard
 augmentation (4-pixel pad, random crop, horizontal flip). ERM and mixup of a
 seed share the initial weights and the data order: only the mixing differs.
 
-    python -m recipes.cifar                                   # CIFAR-10, PreAct ResNet-18, ERM and mixup
+    python -m recipes.cifar              # CIFAR-10, PreAct ResNet-18: ERM, mixup
     python -m recipes.cifar --dataset cifar100 --model wrn28_10
-    python -m recipes.cifar --data synthetic --epochs 1       # throughput, no data needed
-    python -m recipes.cifar --smoke                           # a tiny WRN, seconds
+    python -m recipes.cifar --data synthetic --epochs 2   # throughput, no data
+    python -m recipes.cifar --smoke      # a small CNN on synthetic data: seconds
 """
 
 from __future__ import annotations
@@ -185,7 +185,9 @@ class CIFARConfig(common.RecipeConfig):
                 f"--alpha must be finite and > 0 (--method erm is alpha 0), "
                 f"got {self.alpha}"
             )
-        for flag, value in [("--epochs", self.epochs), ("--batch-size", self.batch_size)]:
+        for flag, value in [
+            ("--epochs", self.epochs), ("--batch-size", self.batch_size)
+        ]:
             if value < 1:
                 raise ValueError(f"{flag} must be >= 1, got {value}")
         if not self.learning_rate > 0:

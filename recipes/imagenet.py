@@ -16,10 +16,10 @@ and ILSVRC2012_img_val.tar in <data-dir>/downloads/manual (tensorflow-datasets
 prepares them on the first run), or pass --data-dir pointing at a prepared
 copy.
 
-    python -m recipes.imagenet --data-dir ~/tensorflow_datasets      # ResNet-50, 90 epochs, ERM and mixup
+    python -m recipes.imagenet --data-dir DIR   # ResNet-50, 90 epochs: ERM, mixup
     python -m recipes.imagenet --model resnext101_32x4d --epochs 200 --data-dir DIR
-    python -m recipes.imagenet --data synthetic --epochs 1 --limit-train 102400   # throughput
-    python -m recipes.imagenet --smoke                                # a tiny ResNet, seconds
+    python -m recipes.imagenet --data synthetic --limit-train 102400  # throughput
+    python -m recipes.imagenet --smoke          # a small CNN, synthetic: seconds
 """
 
 from __future__ import annotations
@@ -173,7 +173,11 @@ class ImageNetConfig(common.RecipeConfig):
         metavar="N",
     )
     shuffle_buffer: int = common.option(
-        10_000, "examples in the tf.data shuffle buffer", smoke=16, metavar="N"
+        2_000,
+        "decoded images in the tf.data shuffle buffer (about 0.5 MB each; the "
+        "files are shuffled too)",
+        smoke=16,
+        metavar="N",
     )
     precision: str = common.option(
         "float32",
@@ -210,8 +214,10 @@ class ImageNetConfig(common.RecipeConfig):
                 f"--alpha must be finite and > 0 (--method erm is alpha 0), "
                 f"got {self.alpha}"
             )
-        for flag, value in [("--epochs", self.epochs), ("--batch-size", self.batch_size),
-                            ("--shuffle-buffer", self.shuffle_buffer)]:
+        for flag, value in [
+            ("--epochs", self.epochs), ("--batch-size", self.batch_size),
+            ("--shuffle-buffer", self.shuffle_buffer),
+        ]:
             if value < 1:
                 raise ValueError(f"{flag} must be >= 1, got {value}")
         if not self.milestones and self.epochs not in DEFAULT_MILESTONES:

@@ -334,6 +334,13 @@ IMAGENET_CLASSES = 1000
 EVAL_CROP_FRACTION = 0.875
 
 
+def _check_batch_size(batch_size):
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or (
+        batch_size < 1
+    ):
+        raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
+
+
 def random_resized_crop(
     image,
     seed,
@@ -384,7 +391,9 @@ def center_crop(image, size: int, crop_fraction: float = EVAL_CROP_FRACTION):
 
 
 def _check_image_size(image_size):
-    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 8:
+    if not isinstance(image_size, int) or isinstance(image_size, bool) or (
+        image_size < 8
+    ):
         raise ValueError(f"`image_size` must be an int >= 8, got {image_size!r}")
 
 
@@ -396,7 +405,7 @@ def imagenet_train_dataset(
     seed: int,
     num_classes: int = IMAGENET_CLASSES,
     mixup_alpha: float = 0.0,
-    shuffle_buffer: int = 10_000,
+    shuffle_buffer: int = 2_000,
 ):
     """Training batches from a tf.data of (uint8 image of any size, int label)
     records (tfds imagenet2012 with as_supervised=True): shuffled (buffer of
@@ -408,8 +417,7 @@ def imagenet_train_dataset(
 
     import keras_mixup
 
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
+    _check_batch_size(batch_size)
     _check_image_size(image_size)
     ds = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     random_seeds = tf.data.Dataset.random(
@@ -440,12 +448,13 @@ def imagenet_eval_dataset(
     order, the last batch possibly smaller."""
     import tensorflow as tf
 
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
+    _check_batch_size(batch_size)
     _check_image_size(image_size)
     ds = records.map(
         lambda image, label: (
-            normalize_images(center_crop(image, image_size), IMAGENET_MEAN, IMAGENET_STD),
+            normalize_images(
+                center_crop(image, image_size), IMAGENET_MEAN, IMAGENET_STD
+            ),
             tf.one_hot(tf.cast(label, tf.int32), num_classes, dtype=tf.float32),
         ),
         num_parallel_calls=tf.data.AUTOTUNE,
@@ -642,5 +651,5 @@ def fit_classifier(
     return {
         "initial_epoch": int(getattr(model, "_initial_epoch", 0) or 0),
         "epoch_seconds": timer.seconds,
-        "parameters": int(sum(int(np.prod(v.shape)) for v in model.trainable_variables)),
+        "parameters": sum(int(np.prod(v.shape)) for v in model.trainable_variables),
     }
