@@ -21,8 +21,8 @@ so the gradient is the gradient with respect to the pixels, and the
 perturbation is not rescaled by the per-channel std. Adversarial images are
 kept as floats (not rounded back to 8 bits).
 
-    python -m recipes.adversarial                       # digits, small CNN, CPU minutes
-    python -m recipes.adversarial --dataset cifar10     # PreAct ResNet-18, 200 epochs: a GPU
+    python -m recipes.adversarial                    # digits, small CNN: CPU minutes
+    python -m recipes.adversarial --dataset cifar10  # PreAct ResNet-18: a GPU
     python -m recipes.adversarial --smoke
 """
 
@@ -65,7 +65,9 @@ SOURCE_SEED_OFFSET = 1000
 
 
 def _check_attack_args(x, epsilon, clip_min, clip_max):
-    if not (isinstance(epsilon, (int, float)) and math.isfinite(epsilon) and epsilon >= 0):
+    if not (
+        isinstance(epsilon, (int, float)) and math.isfinite(epsilon) and epsilon >= 0
+    ):
         raise ValueError(f"epsilon must be a finite number >= 0, received {epsilon!r}")
     if not clip_min < clip_max:
         raise ValueError(
@@ -116,7 +118,9 @@ def iterative_fgsm(
     """Iterative FGSM (Kurakin et al., 2017): `iterations` FGSM steps of
     epsilon / iterations, each followed by a projection onto the epsilon ball
     around x (max norm) and onto the valid range."""
-    if not isinstance(iterations, int) or isinstance(iterations, bool) or iterations < 1:
+    if not isinstance(iterations, int) or isinstance(iterations, bool) or (
+        iterations < 1
+    ):
         raise ValueError(f"iterations must be an int >= 1, received {iterations!r}")
     x = np.asarray(x, dtype=np.float32)
     _check_attack_args(x, epsilon, clip_min, clip_max)
@@ -144,7 +148,9 @@ def attack(
     """Adversarial versions of pixel images x (in [0, 1]) with integer labels,
     made in batches (the last one padded, so each shape compiles once)."""
     if method not in ATTACKS:
-        raise ValueError(f"method must be one of {', '.join(ATTACKS)}, received {method!r}")
+        raise ValueError(
+            f"method must be one of {', '.join(ATTACKS)}, received {method!r}"
+        )
     x = np.asarray(x, dtype=np.float32)
     one_hot = np.eye(num_classes, dtype=np.float32)[np.asarray(labels)]
     out = np.empty_like(x)
@@ -302,7 +308,9 @@ def report(config: AdversarialConfig, rows, workdir: Path, data) -> str:
     epsilon 4 on ImageNet); results.csv holds every row."""
     texts = []
     for epsilon in config.epsilons:
-        for setting, caption in (("white", "(a) White box"), ("black", "(b) Black box")):
+        for setting, caption in (
+            ("white", "(a) White box"), ("black", "(b) Black box")
+        ):
             table_rows = []
             for metric in ("top1", "top5"):
                 for method in ("erm", "mixup"):
@@ -310,10 +318,16 @@ def report(config: AdversarialConfig, rows, workdir: Path, data) -> str:
                     show_paper = epsilon == PAPER_EPSILON
                     table_rows.append({
                         "metric": "Top-1" if metric == "top1" else "Top-5",
-                        "method": "ERM" if method == "erm" else f"mixup α={config.alpha:g}",
+                        "method": (
+                            "ERM" if method == "erm" else f"mixup α={config.alpha:g}"
+                        ),
                         "clean": _find(rows, "clean", "clean", 0.0, method)[metric],
-                        "FGSM": _find(rows, setting, "fgsm", epsilon, method)[metric],
-                        "I-FGSM": _find(rows, setting, "ifgsm", epsilon, method)[metric],
+                        "FGSM": _find(rows, setting, "fgsm", epsilon, method)[
+                            metric
+                        ],
+                        "I-FGSM": _find(rows, setting, "ifgsm", epsilon, method)[
+                            metric
+                        ],
                         "paper FGSM": paper[0] if show_paper else None,
                         "paper I-FGSM": paper[1] if show_paper else None,
                     })
@@ -358,7 +372,8 @@ def train(config: AdversarialConfig, workdir: str | Path) -> dict[str, Any]:
         )
         trained[name] = model
         records.append({**record, **settings})
-        last = record["test_error_by_epoch"][-1] if record["test_error_by_epoch"] else None
+        errors = record["test_error_by_epoch"]
+        last = errors[-1] if errors else None
         progress.update(index, [("test_error", last)] if last is not None else None)
     print("attacking", flush=True)
     attack_progress = common.progress_bar(

@@ -20,8 +20,8 @@ all ordered pairs of distinct training examples, so some share a class.
 The paper publishes Figure 2 as a plot without numbers: mixup has fewer
 misses and smaller gradient norms at every lam < 1.
 
-    python -m recipes.between                       # digits, small CNN, ~2 CPU minutes
-    python -m recipes.between --dataset cifar10     # PreAct ResNet-18, 200 epochs: a GPU
+    python -m recipes.between                    # digits, small CNN: ~2 CPU minutes
+    python -m recipes.between --dataset cifar10  # PreAct ResNet-18: a GPU
     python -m recipes.between --smoke
 """
 
@@ -82,7 +82,9 @@ def random_pairs(n: int, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]
     """count pairs (i, j) of distinct indices in [0, n), uniform over the
     n * (n - 1) ordered pairs."""
     if not (isinstance(n, (int, np.integer)) and n >= 2):
-        raise ValueError(f"n must be an int >= 2 (two examples to pair), received {n!r}")
+        raise ValueError(
+            f"n must be an int >= 2 (two examples to pair), received {n!r}"
+        )
     if not (isinstance(count, (int, np.integer)) and count >= 1):
         raise ValueError(f"count must be an int >= 1, received {count!r}")
     rng = np.random.default_rng(seed)
@@ -117,7 +119,8 @@ def in_between_measures(
     x_j = np.asarray(x_j, np.float32)
     if x_i.shape != x_j.shape:
         raise ValueError(
-            f"x_i and x_j must have the same shape, received {x_i.shape} and {x_j.shape}"
+            f"x_i and x_j must have the same shape, received {x_i.shape} and "
+            f"{x_j.shape}"
         )
     mixed = (np.float32(lam) * x_i + np.float32(1.0 - lam) * x_j).astype(np.float32)
     target = np.asarray(y_i if lam >= 0.5 else y_j)
@@ -174,7 +177,8 @@ def plot(config: BetweenConfig, measures, path: Path, title: str) -> Path:
 
     figure, (misses, norms) = plt.subplots(1, 2, figsize=(10, 4))
     lambdas = config.lambdas()
-    for name, label, style in (("erm", "ERM", "o-"), ("mixup", f"mixup α={config.alpha:g}", "s-")):
+    curves = (("erm", "ERM", "o-"), ("mixup", f"mixup α={config.alpha:g}", "s-"))
+    for name, label, style in curves:
         misses.plot(lambdas, measures[name]["miss_percent"], style, label=label)
         norms.plot(lambdas, measures[name]["gradient_norm_mean"], style, label=label)
     misses.set_xlabel("λ")
@@ -245,7 +249,9 @@ def train(config: BetweenConfig, workdir: str | Path) -> dict[str, Any]:
         "dataset": data.name,
         "lambdas": config.lambdas(),
         "pairs": config.pairs,
-        "same_class_pairs": int(np.sum(data.y_train[pairs[0]] == data.y_train[pairs[1]])),
+        "same_class_pairs": int(
+            np.sum(data.y_train[pairs[0]] == data.y_train[pairs[1]])
+        ),
         "measures": measures,
         "models": records,
         "elapsed_seconds": time.perf_counter() - started,

@@ -283,7 +283,9 @@ class ImageTrainingConfig(common.RecipeConfig):
         for name in ("limit_train", "limit_test"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, received {value}")
+                raise ValueError(
+                    f"--{name.replace('_', '-')} must be >= 1, received {value}"
+                )
         if self.epochs < 1:
             raise ValueError(f"--epochs must be >= 1, received {self.epochs}")
         if self.batch_size < 1:

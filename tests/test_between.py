@@ -16,7 +16,8 @@ from recipes import robustness
 def tiny_linear_classifier(seed=0):
     """Flatten -> Dense(4, softmax) on 3x3x1 inputs, weights from numpy."""
     inputs = keras.Input((3, 3, 1))
-    outputs = keras.layers.Dense(4, activation="softmax")(keras.layers.Flatten()(inputs))
+    flat = keras.layers.Flatten()(inputs)
+    outputs = keras.layers.Dense(4, activation="softmax")(flat)
     model = keras.Model(inputs, outputs)
     rng = np.random.default_rng(seed)
     kernel = rng.normal(0, 0.5, (9, 4)).astype(np.float32)
@@ -156,7 +157,10 @@ def test_rerun_loads_the_models_and_measures_the_same(smoke_run, monkeypatch):
     monkeypatch.setattr(robustness, "fit_classifier", must_not_train)
     again = recipe.main(["--smoke", "--workdir", str(workdir)])
     for name in ("erm", "mixup"):
-        assert again["measures"][name]["miss_percent"] == first["measures"][name]["miss_percent"]
+        assert (
+            again["measures"][name]["miss_percent"]
+            == first["measures"][name]["miss_percent"]
+        )
         np.testing.assert_allclose(
             again["measures"][name]["gradient_norm_mean"],
             first["measures"][name]["gradient_norm_mean"], rtol=1e-5,

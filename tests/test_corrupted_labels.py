@@ -17,16 +17,21 @@ def labels_of(n, k=10, seed=0):
     return np.random.default_rng(seed).integers(0, k, n).astype(np.int32)
 
 
-@pytest.mark.parametrize("n, fraction", [(1000, 0.2), (1000, 0.5), (1437, 0.8), (7, 0.5),
-                                         (50, 0.0), (50, 1.0)])
+@pytest.mark.parametrize(
+    "n, fraction",
+    [(1000, 0.2), (1000, 0.5), (1437, 0.8), (7, 0.5), (50, 0.0), (50, 1.0)],
+)
 @pytest.mark.parametrize("replacement", ["uniform", "other"])
 def test_exactly_the_requested_fraction_is_replaced(n, fraction, replacement):
     labels = labels_of(n)
-    result = recipe.corrupt_labels(labels, fraction, 10, seed=3, replacement=replacement)
+    result = recipe.corrupt_labels(
+        labels, fraction, 10, seed=3, replacement=replacement
+    )
     assert result.labels.dtype == np.int32 and result.labels.shape == (n,)
     assert result.corrupted.sum() == round(fraction * n)
     # Outside the corrupted set nothing changes.
-    np.testing.assert_array_equal(result.labels[~result.corrupted], labels[~result.corrupted])
+    kept = ~result.corrupted
+    np.testing.assert_array_equal(result.labels[kept], labels[kept])
     assert result.labels.min() >= 0 and result.labels.max() <= 9
     if replacement == "other":
         assert np.all(result.labels[result.corrupted] != labels[result.corrupted])
@@ -77,7 +82,9 @@ def test_which_labels_are_corrupted_is_uniform_over_positions():
 
 def test_bad_arguments_raise_value_errors_that_name_them():
     labels = labels_of(20)
-    with pytest.raises(ValueError, match="fraction must be a number in \\[0, 1\\], received 1.5"):
+    with pytest.raises(
+        ValueError, match=r"fraction must be a number in \[0, 1\], received 1.5"
+    ):
         recipe.corrupt_labels(labels, 1.5, 10, seed=0)
     with pytest.raises(ValueError, match="num_classes must be an int >= 2, received 1"):
         recipe.corrupt_labels(labels, 0.2, 1, seed=0)
