@@ -5,12 +5,16 @@
   gradient with respect to the input, on TensorFlow (tf.GradientTape) and JAX
   (jax.grad of a stateless call). The only backend-specific code of the three
   recipes is here.
+- Config: `ImageTrainingConfig`, the data and training fields of the three
+  recipes, with per-data-set defaults (`DATASET_DEFAULTS`).
 - Data: `load_data` gives `recipes.images.ImageArrays` for `digits`,
-  `cifar10` or `synthetic` (small random class-dependent images for smoke runs
-  and tests; nothing is read or downloaded).
+  `cifar10` or `synthetic` (uniformly random 8x8 images for smoke runs and
+  tests; nothing is read or downloaded).
 - Models and training: `build_classifier` (PreAct ResNet-18 for CIFAR, the
-  small CNN for 8x8 images) and `fit_classifier` (SGD with momentum, step
-  decay, ERM or mixup through `keras_mixup.mixup_map`, resumable).
+  small CNN for 8x8 images), `fit_classifier` (SGD with momentum, step
+  decay, ERM or mixup through `recipes.images.train_dataset`, resumable) and
+  `trained_model` (train once, then load from the workdir).
+- Evaluation: `predict_logits`, `error_percent` (top-k).
 """
 
 from __future__ import annotations
