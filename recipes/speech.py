@@ -23,7 +23,7 @@ and the model computes the spectrograms after the MixUp layer.
     python -m recipes.speech          # LeNet, VGG-11; ERM, mixup 0.1 and 0.2
     python -m recipes.speech --wav-dir speech_commands_v0.01  # 30 classes
     python -m recipes.speech --models vgg11 --method mixup --alpha 0.2
-    python -m recipes.speech --smoke   # seconds, on the first 12 clips a split
+    python -m recipes.speech --smoke   # seconds, on the first 8 clips a split
 
 Cost: a VGG-11 forward pass is 2.3 GMAC per clip (LeNet 0.06), so one
 VGG-11 training epoch over the 85,511 tfds training clips is about 1.2e15
@@ -120,7 +120,7 @@ class SpeechConfig(common.RecipeConfig):
     max_examples: int = common.option(
         0,
         "use only the first N examples of each split (0: all)",
-        smoke=12,
+        smoke=8,
         metavar="N",
     )
     epochs: int = common.option(30, "epochs (paper: 30)", smoke=2)
@@ -603,9 +603,9 @@ def build_model(
     model = keras.Model(inputs, network(x), name=f"{model_name}_speech")
     if alpha is not None:
         model = keras_mixup.MixUpModel(model, seed=seed)
-        # BackupAndRestore restores only into a built model; a subclassed
-        # wrapper is built by a call (identity outside training).
-        model(keras.ops.zeros((1, *inputs.shape[1:])), training=False)
+        # BackupAndRestore restores only into a built model; a symbolic
+        # build of the subclassed wrapper computes nothing.
+        model.build((None, *inputs.shape[1:]))
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss="sparse_categorical_crossentropy",
