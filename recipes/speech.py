@@ -25,6 +25,8 @@ and the model computes the spectrograms after the MixUp layer.
     python -m recipes.speech --models vgg11 --method mixup --alpha 0.2
     python -m recipes.speech --smoke   # seconds, on the first 8 clips a split
 
+(--smoke needs the data too; the tests run it on tfds mock data.)
+
 Cost: a VGG-11 forward pass is 2.3 GMAC per clip (LeNet 0.06), so one
 VGG-11 training epoch over the 85,511 tfds training clips is about 1.2e15
 floating-point operations: minutes on a GPU, many hours on a CPU.
