@@ -594,6 +594,25 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds `learning_rate` to each epoch's logs (history.csv): the rate of
+    the epoch's first step, read from the optimizer, so a resumed run shows
+    that its schedule continued where it stopped."""
+
+    def __init__(self):
+        super().__init__()
+        self._rate = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._rate = float(
+            keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+        )
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = self._rate
+
+
 def fit_classifier(
     build_model,
     *,
@@ -643,6 +662,7 @@ def fit_classifier(
         verbose=verbose,
         callbacks=[
             timer,
+            LearningRateLogger(),
             common.history_logger(history_dir, **tags),
             common.backup_and_restore(run_dir),
             *callbacks,

@@ -72,9 +72,14 @@ def test_killed_run_resumes_without_losing_or_repeating_epochs(resumed_run):
     # The rerun continued ERM at epoch 1 and then trained mixup from scratch.
     assert results["runs"]["erm"]["resumed_at_epoch"] == 1
     assert results["runs"]["mixup"]["resumed_at_epoch"] == 0
-    assert [(r["method"], r["epoch"]) for r in _history(workdir)] == [
+    history = _history(workdir)
+    assert [(r["method"], r["epoch"]) for r in history] == [
         ("erm", "0"), ("erm", "1"), ("mixup", "0"), ("mixup", "1")
     ]
+    # The schedule continued: 0.1 x 8 / 128, divided by 10 after epoch 1
+    # (--smoke's milestone), also in the resumed epoch.
+    rates = [float(r["learning_rate"]) for r in history]
+    assert rates == pytest.approx([0.00625, 0.000625] * 2, rel=1e-6)
     # ERM trained on plain one-hot labels, mixup with the paper's alpha = 1.
     assert asked_alphas == [0.0, 0.0, 1.0]
     assert not (workdir / "erm" / "backup").exists()  # deleted when finished

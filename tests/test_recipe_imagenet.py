@@ -59,9 +59,14 @@ def test_killed_run_resumes_and_writes_its_files(resumed_run):
     assert [(r["method"], r["epoch"]) for r in history_after_kill] == [("mixup", "0")]
     run = results["runs"]["mixup"]
     assert run["resumed_at_epoch"] == 1 and run["epochs"] == 2
-    assert [(r["method"], r["epoch"]) for r in _history(workdir)] == [
+    history = _history(workdir)
+    assert [(r["method"], r["epoch"]) for r in history] == [
         ("mixup", "0"), ("mixup", "1")
     ]
+    # Batch 8 peaks at 0.1 x 8 / 256 (no warm-up below batch 256); divided by
+    # 10 after epoch 1, also in the resumed epoch: the schedule continued.
+    rates = [float(r["learning_rate"]) for r in history]
+    assert rates == pytest.approx([0.003125, 0.0003125], rel=1e-6)
     assert run["alpha"] == 0.2  # the paper's alpha for ResNets, the default
     assert (run["train_examples"], run["validation_examples"]) == (16, 8)
     assert run["steps_per_epoch"] == 2
