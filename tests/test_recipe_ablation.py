@@ -152,11 +152,37 @@ def test_noise_row_adds_gaussian_noise_of_its_sigma_to_erm_inputs():
     assert abs(noise.std() - 0.2) < 0.02 and abs(noise.mean()) < 0.02
 
 
+def test_small_cnn_batchnorm_averages_like_pytorch_and_latent_rows_wrap():
+    config = common.smoke_config(ablation.AblationConfig)
+    data = ablation.load_data(config)
+    plain = ablation.build_model(ablation.ROWS_BY_ID["erm"], config, data, 5e-4, 0)
+    norms = [layer for layer in plain.layers
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms and all(layer.momentum == 0.9 for layer in norms)
+    latent = ablation.build_model(ablation.ROWS_BY_ID["latent-layer5"], config,
+                                  data, 5e-4, 0)
+    assert [layer.name for layer in latent.mixup_layers] == ["mixup_layer3"]
+
+
+def test_digits_defaults_are_the_robustness_recipes_digits_setting():
+    from recipes import robustness
+
+    config = ablation.AblationConfig(dataset="digits")
+    shared = robustness.DATASET_DEFAULTS["digits"]
+    assert (config.epochs, config.batch_size, config.lr, config.milestones,
+            config.momentum) == (shared["epochs"], shared["batch_size"],
+                                 shared["learning_rate"], shared["milestones"],
+                                 shared["momentum"])
+    assert len(config.rows) == 20  # Layers 3 and 4 have no counterpart
+
+
 def test_config_refuses_unknown_rows_and_latent_layers_without_counterpart():
     with pytest.raises(ValueError, match="unknown row"):
         ablation.AblationConfig(rows=("mixup-xx",))
     with pytest.raises(ValueError, match="latent-layer3.*Layer 1, 2 and 5"):
         ablation.AblationConfig(dataset="digits", rows=("latent-layer3",))
+    with pytest.raises(ValueError, match="--lr must be > 0, got 0"):
+        ablation.AblationConfig(lr=0.0)
     config = ablation.AblationConfig(dataset="cifar10")
-    assert len(config.rows) == 22 and config.epochs == 200
+    assert len(config.rows) == 22 and config.epochs == 200 and config.lr == 0.1
     assert config.milestones == (100, 150) and config.knn_k == 200
