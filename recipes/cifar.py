@@ -22,13 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 
 from recipes import common, images, models
 
 RECIPE = "cifar"
 DATASETS = ("cifar10", "cifar100")
-METHODS = ("erm", "mixup", "both")
 # The batch size the paper's learning rate belongs to; another --batch-size
 # scales the rate linearly (Goyal et al., 2017).
 PAPER_BATCH_SIZE = 128
@@ -85,7 +83,7 @@ DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 
 
 @dataclasses.dataclass(frozen=True)
-class CIFARConfig(common.RecipeConfig):
+class CIFARConfig(images.ClassifierConfig):
     """ERM against mixup on CIFAR-10/100 (mixup paper, section 3.2, Figure 3)."""
 
     dataset: str = common.option("cifar10", "cifar10 or cifar100")
@@ -146,26 +144,6 @@ class CIFARConfig(common.RecipeConfig):
         smoke=16,
         metavar="N",
     )
-    precision: str = common.option(
-        "float32",
-        "dtype policy: float32, mixed_bfloat16 (TPU, recent GPUs) or "
-        "mixed_float16 (GPUs; loss scaling is automatic)",
-    )
-    jit: bool = common.option(
-        True, "compile train and eval steps with XLA", resumable=True
-    )
-    tpu: str | None = common.option(
-        None,
-        "TensorFlow backend: train on this TPU with TPUStrategy ('' = the "
-        "local TPU)",
-        resumable=True,
-        metavar="NAME",
-    )
-    fit_verbose: int = common.option(
-        1,
-        "Keras progress output: 1 a progress bar, 2 one line per epoch, 0 none",
-        resumable=True,
-    )
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
@@ -176,49 +154,7 @@ class CIFARConfig(common.RecipeConfig):
             raise ValueError(
                 f"--model must be one of {', '.join(MODELS)}, got {self.model!r}"
             )
-        if self.method not in METHODS:
-            raise ValueError(
-                f"--method must be one of {', '.join(METHODS)}, got {self.method!r}"
-            )
-        if not (self.alpha > 0 and np.isfinite(self.alpha)):
-            raise ValueError(
-                f"--alpha must be finite and > 0 (--method erm is alpha 0), "
-                f"got {self.alpha}"
-            )
-        for flag, value in [
-            ("--epochs", self.epochs), ("--batch-size", self.batch_size)
-        ]:
-            if value < 1:
-                raise ValueError(f"{flag} must be >= 1, got {value}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"--learning-rate must be > 0, got {self.learning_rate}")
-        if list(self.milestones) != sorted(set(self.milestones)) or any(
-            m < 1 for m in self.milestones
-        ):
-            raise ValueError(
-                f"--milestones must be increasing epochs >= 1, got {self.milestones}"
-            )
-        if self.weight_decay < 0:
-            raise ValueError(f"--weight-decay must be >= 0, got {self.weight_decay}")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"--momentum must be in [0, 1), got {self.momentum}")
-        if self.data not in ("tfds", "synthetic"):
-            raise ValueError(f"--data must be tfds or synthetic, got {self.data!r}")
-        for flag, value in [
-            ("--limit-train", self.limit_train), ("--limit-test", self.limit_test)
-        ]:
-            if value is not None and value < 1:
-                raise ValueError(f"{flag} must be >= 1, got {value}")
-        if self.precision not in images.PRECISIONS:
-            raise ValueError(
-                f"--precision must be one of {', '.join(images.PRECISIONS)}, "
-                f"got {self.precision!r}"
-            )
-        if self.fit_verbose not in (0, 1, 2):
-            raise ValueError(f"--fit-verbose must be 0, 1 or 2, got {self.fit_verbose}")
-
-    def methods(self) -> list[str]:
-        return ["erm", "mixup"] if self.method == "both" else [self.method]
+        self.check_shared_options()
 
     def schedule_milestones(self) -> tuple[int, ...]:
         return self.milestones or MODELS[self.model][2]
@@ -339,20 +275,17 @@ def report(config: CIFARConfig, rows: dict[str, dict], workdir: Path) -> str:
     text = common.print_table(
         columns, table_rows, title=title, csv_path=workdir / "results.csv"
     )
-    figure, axes = common.new_figure(7.0, 4.5)
-    for method, row in rows.items():
-        curve = row["test_error_by_epoch"]
-        label = "ERM" if method == "erm" else f"mixup α={row['alpha']:g}"
-        axes.plot(range(1, len(curve) + 1), curve, label=label)
-    axes.set_xlabel("epoch")
-    axes.set_ylabel("test error (%)")
-    axes.set_title(
-        f"{DATASET_NAMES[config.dataset]}, {MODELS[config.model][1]} "
-        f"(Figure 3b){' — synthetic data' if config.data == 'synthetic' else ''}"
+    images.plot_error_curves(
+        workdir / "figure3b.png",
+        {
+            "ERM" if method == "erm" else f"mixup α={row['alpha']:g}":
+                row["test_error_by_epoch"]
+            for method, row in rows.items()
+        },
+        ylabel="test error (%)",
+        title=f"{DATASET_NAMES[config.dataset]}, {MODELS[config.model][1]} "
+        f"(Figure 3b){' — synthetic data' if config.data == 'synthetic' else ''}",
     )
-    axes.grid(alpha=0.3)
-    axes.legend()
-    common.save_figure(figure, workdir / "figure3b.png")
     return text
 
 

@@ -31,12 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 
 from recipes import common, images, models
 
 RECIPE = "imagenet"
-METHODS = ("erm", "mixup", "both")
 # Goyal et al.'s linear scaling rule: the learning rate is 0.1 per 256 examples.
 REFERENCE_BATCH_SIZE = 256
 DEFAULT_MILESTONES = {90: (30, 60, 80), 200: (60, 120, 180)}
@@ -104,7 +102,7 @@ PAPER_TABLE1 = (
 
 
 @dataclasses.dataclass(frozen=True)
-class ImageNetConfig(common.RecipeConfig):
+class ImageNetConfig(images.ClassifierConfig):
     """ERM against mixup on ImageNet-2012 (mixup paper, section 3.1, Table 1)."""
 
     model: str = common.option(
@@ -179,60 +177,20 @@ class ImageNetConfig(common.RecipeConfig):
         smoke=16,
         metavar="N",
     )
-    precision: str = common.option(
-        "float32",
-        "dtype policy: float32, mixed_bfloat16 (TPU, recent GPUs) or "
-        "mixed_float16 (GPUs; loss scaling is automatic)",
-    )
-    jit: bool = common.option(
-        True, "compile train and eval steps with XLA", resumable=True
-    )
-    tpu: str | None = common.option(
-        None,
-        "TensorFlow backend: train on this TPU with TPUStrategy ('' = the "
-        "local TPU)",
-        resumable=True,
-        metavar="NAME",
-    )
-    fit_verbose: int = common.option(
-        1,
-        "Keras progress output: 1 a progress bar, 2 one line per epoch, 0 none",
-        resumable=True,
-    )
 
     def __post_init__(self):
         if self.model not in MODELS:
             raise ValueError(
                 f"--model must be one of {', '.join(MODELS)}, got {self.model!r}"
             )
-        if self.method not in METHODS:
-            raise ValueError(
-                f"--method must be one of {', '.join(METHODS)}, got {self.method!r}"
-            )
-        if self.alpha is not None and not (self.alpha > 0 and np.isfinite(self.alpha)):
-            raise ValueError(
-                f"--alpha must be finite and > 0 (--method erm is alpha 0), "
-                f"got {self.alpha}"
-            )
-        for flag, value in [
-            ("--epochs", self.epochs), ("--batch-size", self.batch_size),
-            ("--shuffle-buffer", self.shuffle_buffer),
-        ]:
-            if value < 1:
-                raise ValueError(f"{flag} must be >= 1, got {value}")
+        self.check_shared_options()
+        if self.shuffle_buffer < 1:
+            raise ValueError(f"--shuffle-buffer must be >= 1, got {self.shuffle_buffer}")
         if not self.milestones and self.epochs not in DEFAULT_MILESTONES:
             raise ValueError(
                 f"--epochs {self.epochs} has no default schedule (the paper's are "
                 f"for 90 and 200 epochs): give --milestones"
             )
-        if list(self.milestones) != sorted(set(self.milestones)) or any(
-            m < 1 for m in self.milestones
-        ):
-            raise ValueError(
-                f"--milestones must be increasing epochs >= 1, got {self.milestones}"
-            )
-        if not self.learning_rate > 0:
-            raise ValueError(f"--learning-rate must be > 0, got {self.learning_rate}")
         if self.warmup_epochs < 0:
             raise ValueError(f"--warmup-epochs must be >= 0, got {self.warmup_epochs}")
         if self.schedule_milestones() and (
@@ -242,29 +200,8 @@ class ImageNetConfig(common.RecipeConfig):
                 f"--milestones must come after the {self.warmup_epochs} warm-up "
                 f"epochs, got {self.schedule_milestones()}"
             )
-        if self.weight_decay < 0:
-            raise ValueError(f"--weight-decay must be >= 0, got {self.weight_decay}")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"--momentum must be in [0, 1), got {self.momentum}")
         if self.image_size < 32:
             raise ValueError(f"--image-size must be >= 32, got {self.image_size}")
-        if self.data not in ("tfds", "synthetic"):
-            raise ValueError(f"--data must be tfds or synthetic, got {self.data!r}")
-        for flag, value in [
-            ("--limit-train", self.limit_train), ("--limit-test", self.limit_test)
-        ]:
-            if value is not None and value < 1:
-                raise ValueError(f"{flag} must be >= 1, got {value}")
-        if self.precision not in images.PRECISIONS:
-            raise ValueError(
-                f"--precision must be one of {', '.join(images.PRECISIONS)}, "
-                f"got {self.precision!r}"
-            )
-        if self.fit_verbose not in (0, 1, 2):
-            raise ValueError(f"--fit-verbose must be 0, 1 or 2, got {self.fit_verbose}")
-
-    def methods(self) -> list[str]:
-        return ["erm", "mixup"] if self.method == "both" else [self.method]
 
     def mixup_alpha(self) -> float:
         return MODELS[self.model][2] if self.alpha is None else self.alpha
@@ -430,17 +367,13 @@ def report(config: ImageNetConfig, rows: dict[str, dict], workdir: Path) -> str:
     text = common.print_table(
         columns, table_rows, title=title, csv_path=workdir / "results.csv"
     )
-    figure, axes = common.new_figure(7.0, 4.5)
-    for method, run in rows.items():
-        curve = run["top1_error_by_epoch"]
-        axes.plot(range(1, len(curve) + 1), curve,
-                  label=_method_label(method, run["alpha"]))
-    axes.set_xlabel("epoch")
-    axes.set_ylabel("top-1 validation error (%)")
-    axes.set_title(f"{MODELS[config.model][1]} on {source}")
-    axes.grid(alpha=0.3)
-    axes.legend()
-    common.save_figure(figure, workdir / "top1_error.png")
+    images.plot_error_curves(
+        workdir / "top1_error.png",
+        {_method_label(method, run["alpha"]): run["top1_error_by_epoch"]
+         for method, run in rows.items()},
+        ylabel="top-1 validation error (%)",
+        title=f"{MODELS[config.model][1]} on {source}",
+    )
     return text
 
 

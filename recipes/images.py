@@ -560,6 +560,100 @@ def check_global_batch(batch_size: int, replicas: int) -> None:
         )
 
 
+METHODS = ("erm", "mixup", "both")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierConfig(common.RecipeConfig):
+    """The options and checks that the CIFAR and ImageNet recipes share.
+
+    A subclass defines, with its paper's defaults and help: method, alpha,
+    epochs, batch_size, learning_rate, milestones, weight_decay, momentum,
+    data, limit_train and limit_test; its `__post_init__` calls
+    `check_shared_options()`.
+    """
+
+    precision: str = common.option(
+        "float32",
+        "dtype policy: float32, mixed_bfloat16 (TPU, recent GPUs) or "
+        "mixed_float16 (GPUs; loss scaling is automatic)",
+    )
+    jit: bool = common.option(
+        True, "compile train and eval steps with XLA", resumable=True
+    )
+    tpu: str | None = common.option(
+        None,
+        "TensorFlow backend: train on this TPU with TPUStrategy ('' = the "
+        "local TPU)",
+        resumable=True,
+        metavar="NAME",
+    )
+    fit_verbose: int = common.option(
+        1,
+        "Keras progress output: 1 a progress bar, 2 one line per epoch, 0 none",
+        resumable=True,
+    )
+
+    def check_shared_options(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(
+                f"--method must be one of {', '.join(METHODS)}, got {self.method!r}"
+            )
+        if self.alpha is not None and not (self.alpha > 0 and np.isfinite(self.alpha)):
+            raise ValueError(
+                f"--alpha must be finite and > 0 (--method erm is alpha 0), "
+                f"got {self.alpha}"
+            )
+        for flag, value in [
+            ("--epochs", self.epochs), ("--batch-size", self.batch_size)
+        ]:
+            if value < 1:
+                raise ValueError(f"{flag} must be >= 1, got {value}")
+        if list(self.milestones) != sorted(set(self.milestones)) or any(
+            m < 1 for m in self.milestones
+        ):
+            raise ValueError(
+                f"--milestones must be increasing epochs >= 1, got {self.milestones}"
+            )
+        if not self.learning_rate > 0:
+            raise ValueError(f"--learning-rate must be > 0, got {self.learning_rate}")
+        if self.weight_decay < 0:
+            raise ValueError(f"--weight-decay must be >= 0, got {self.weight_decay}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"--momentum must be in [0, 1), got {self.momentum}")
+        if self.data not in ("tfds", "synthetic"):
+            raise ValueError(f"--data must be tfds or synthetic, got {self.data!r}")
+        for flag, value in [
+            ("--limit-train", self.limit_train), ("--limit-test", self.limit_test)
+        ]:
+            if value is not None and value < 1:
+                raise ValueError(f"{flag} must be >= 1, got {value}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"--precision must be one of {', '.join(PRECISIONS)}, "
+                f"got {self.precision!r}"
+            )
+        if self.fit_verbose not in (0, 1, 2):
+            raise ValueError(f"--fit-verbose must be 0, 1 or 2, got {self.fit_verbose}")
+
+    def methods(self) -> list[str]:
+        return ["erm", "mixup"] if self.method == "both" else [self.method]
+
+
+def plot_error_curves(path, curves: dict[str, list[float]], ylabel: str,
+                      title: str) -> None:
+    """One line per method: error (%) by epoch, written as a PNG."""
+    figure, axes = common.new_figure(7.0, 4.5)
+    for label, curve in curves.items():
+        axes.plot(range(1, len(curve) + 1), curve, label=label)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend()
+    common.save_figure(figure, path)
+
+
 def test_errors_by_epoch(history_csv, method: str, metric: str) -> list[float]:
     """100 * (1 - val_<metric>) per epoch of one method's rows of a
     history.csv; an epoch logged twice (killed after logging, before its

@@ -202,6 +202,11 @@ def test_schedule_divides_by_ten_at_the_milestones():
         (["--milestones", "150", "100"], "--milestones must be increasing"),
         (["--precision", "float16"], "--precision must be one of float32"),
         (["--data", "imagenet"], "--data must be tfds or synthetic"),
+        (["--learning-rate", "0"], "--learning-rate must be > 0, got 0.0"),
+        (["--weight-decay=-1e-4"], "--weight-decay must be >= 0"),
+        (["--momentum", "1"], "--momentum must be in [0, 1), got 1.0"),
+        (["--limit-test", "0"], "--limit-test must be >= 1, got 0"),
+        (["--fit-verbose", "3"], "--fit-verbose must be 0, 1 or 2, got 3"),
     ],
 )
 def test_bad_cli_input_is_a_usage_error(argv, message, capsys):

@@ -218,6 +218,11 @@ def test_missing_imagenet_says_where_to_put_the_archives(tmp_path, capsys):
         (["--milestones", "3", "60"], "must come after the 5 warm-up epochs"),
         (["--alpha", "-1"], "--alpha must be finite and > 0"),
         (["--image-size", "16"], "--image-size must be >= 32"),
+        (["--method", "cutmix"], "--method must be one of erm, mixup, both"),
+        (["--shuffle-buffer", "0"], "--shuffle-buffer must be >= 1, got 0"),
+        (["--warmup-epochs", "-1"], "--warmup-epochs must be >= 0, got -1"),
+        (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+        (["--precision", "int8"], "--precision must be one of float32"),
     ],
 )
 def test_bad_cli_input_is_a_usage_error(argv, message, capsys):
