@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from conftest import (
-    BACKEND,
     MODES,
     check_mixed,
     collect,
