@@ -374,6 +374,19 @@ class MixUpGAN(keras.Model):
             return self._jax_train_step(*args)
         return self._tf_train_step(*args)
 
+    def fit(self, *args, **kwargs):
+        history = super().fit(*args, **kwargs)
+        # Keras swaps an EMA optimizer's averages into the weights at the end
+        # of fit only for a Keras optimizer; ours are two, each owning one
+        # network's variables.
+        for network, optimizer in ((self.discriminator, self.d_optimizer),
+                                   (self.generator, self.g_optimizer)):
+            if optimizer.built:
+                optimizer.finalize_variable_values(
+                    self._variables_of(network)[1]
+                )
+        return history
+
     def test_step(self, *args):
         raise NotImplementedError(
             "MixUpGAN has no evaluation step (a GAN has no loss to evaluate "

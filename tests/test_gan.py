@@ -176,6 +176,48 @@ def test_alpha_zero_is_the_standard_gan_with_d_steps_updates():
     assert int(gan.g_optimizer.iterations) == 2
 
 
+class _WeightsByEpoch(keras.callbacks.Callback):
+    def __init__(self, gan):
+        super().__init__()
+        self.gan, self.weights = gan, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append(
+            weights_of(self.gan.generator) + weights_of(self.gan.discriminator)
+        )
+
+
+def test_ema_optimizers_leave_their_averages_in_the_networks_after_fit():
+    """Two identical runs, one with EMA optimizers: the EMA run ends with
+    the exponential moving average (numpy) of the plain run's weights after
+    each update, as Keras's fit leaves for a single EMA optimizer."""
+    momentum, epochs = 0.5, 3
+    x = np.asarray([[1.0], [-2.0], [3.0], [0.5]], "float32")
+
+    def train(use_ema):
+        gan = MixUpGAN(constant_generator(0.5), linear_discriminator(0.7, -0.2),
+                       alpha=0.4, d_steps=1, seed=3)
+        gan.compile(*(keras.optimizers.SGD(0.2, use_ema=use_ema,
+                                           ema_momentum=momentum)
+                      for _ in range(2)))
+        recorder = _WeightsByEpoch(gan)
+        gan.fit(x, batch_size=len(x), epochs=epochs, shuffle=False, verbose=0,
+                callbacks=[recorder])
+        return gan, recorder.weights
+
+    _, trajectory = train(use_ema=False)  # one update of each net an epoch
+    averaged, _ = train(use_ema=True)
+
+    expected = [np.asarray(w) for w in trajectory[0]]
+    for weights in trajectory[1:]:
+        expected = [momentum * e + (1 - momentum) * w
+                    for e, w in zip(expected, weights)]
+    final = weights_of(averaged.generator) + weights_of(averaged.discriminator)
+    for got, want, last in zip(final, expected, trajectory[-1]):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+        assert not np.allclose(want, last)  # the average is not the last value
+
+
 class _WrongTarget(MixUpGAN):
     """A deliberately broken GAN (target 1 - lam): the negative control."""
 
