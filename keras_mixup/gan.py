@@ -397,26 +397,22 @@ class MixUpGAN(keras.Model):
     def _tf_train_step(self, data):
         import tensorflow as tf
 
+        def update(variables, optimizer, loss_fn, arg):
+            """One update of `variables` by `optimizer` on loss_fn(arg)."""
+            with tf.GradientTape() as tape:
+                loss = loss_fn(arg)
+                scaled = optimizer.scale_loss(scale_loss_for_distribution(loss))
+            optimizer.apply(tape.gradient(scaled, variables), variables)
+            return loss
+
         sub_batches, size = self._sub_batches(data)
         _, d_vars = self._variables_of(self.discriminator)
         _, g_vars = self._variables_of(self.generator)
-        d_losses = []
-        for real in sub_batches:
-            with tf.GradientTape() as tape:
-                loss = self.discriminator_loss(real)
-                scaled = self.d_optimizer.scale_loss(
-                    scale_loss_for_distribution(loss)
-                )
-            grads = tape.gradient(scaled, d_vars)
-            self.d_optimizer.apply(grads, d_vars)
-            d_losses.append(loss)
-        with tf.GradientTape() as tape:
-            g_loss = self.generator_loss(size)
-            scaled = self.g_optimizer.scale_loss(
-                scale_loss_for_distribution(g_loss)
-            )
-        grads = tape.gradient(scaled, g_vars)
-        self.g_optimizer.apply(grads, g_vars)
+        d_losses = [
+            update(d_vars, self.d_optimizer, self.discriminator_loss, real)
+            for real in sub_batches
+        ]
+        g_loss = update(g_vars, self.g_optimizer, self.generator_loss, size)
         self.d_loss_tracker.update_state(keras.ops.mean(keras.ops.stack(d_losses)))
         self.g_loss_tracker.update_state(g_loss)
         return {m.name: m.result() for m in self.metrics}
