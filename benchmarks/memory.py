@@ -38,6 +38,14 @@ QUICK = {
 def _tf_peaks(model, ds, rounds, steps):
     import tensorflow as tf
 
+    try:
+        tf.config.experimental.get_memory_info("CPU:0")
+    except ValueError as error:
+        raise RuntimeError(
+            "TensorFlow keeps no CPU allocator statistics in this process: "
+            "set TF_CPU_ALLOCATOR_USE_BFC=true before TensorFlow runs its "
+            "first op (importing `benchmarks` first does)"
+        ) from error
     # warm-up
     model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
     peaks = []
