@@ -8,6 +8,9 @@
 - `train_dataset` / `eval_dataset`: shuffle, the standard CIFAR augmentation
   (4-pixel zero pad, random crop, horizontal flip), normalisation, batching,
   one-hot labels, optional mixup through `keras_mixup.mixup_map`, prefetch.
+- Training, shared by the CIFAR and ImageNet recipes: `ClassifierConfig`
+  (their common options and checks), `data_parallel` (devices and
+  strategies), `fit_classifier` (the resumable SGD fit), `plot_error_curves`.
 
 The pipelines run on TF ops, so they feed any Keras backend.
 """
