@@ -735,7 +735,10 @@ def bar_chart(
     """Grouped bars (one group per entry of groups, one bar per series) with
     standard-deviation error bars; `reference` values (e.g. the paper's, keyed
     like series) are drawn as black ticks over the matching bars."""
-    figure, axes = new_figure(max(6.0, 1.2 * len(groups) * max(1, len(series))), 4.5)
+    # Wide enough for the bars, but a page wide at most (Table 5 has 22 rows).
+    figure, axes = new_figure(
+        min(16.0, max(6.0, 1.2 * len(groups) * max(1, len(series)))), 4.5
+    )
     positions = np.arange(len(groups), dtype=np.float64)
     width = 0.8 / max(1, len(series))
     reference_drawn = False
@@ -759,7 +762,10 @@ def bar_chart(
                 )
                 reference_drawn = True
     axes.set_xticks(positions)
-    axes.set_xticklabels(groups)
+    if len(groups) > 8:
+        axes.set_xticklabels(groups, rotation=40, ha="right")
+    else:
+        axes.set_xticklabels(groups)
     axes.set_ylabel(ylabel)
     if title:
         axes.set_title(title)
