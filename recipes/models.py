@@ -216,6 +216,7 @@ def small_cnn(
     filters: Sequence[int] = (32, 64, 128),
     weight_decay: float = 0.0,
     dropout: float = 0.0,
+    batchnorm_momentum: float = 0.99,
     mixup_alpha: float | None = None,
     mixup_at: Sequence[int] = (0,),
     mixup_per_sample: bool = False,
@@ -232,7 +233,8 @@ def small_cnn(
     mixup positions (as `preact_resnet18`'s "Layer k"): 0 the input, k in
     1..len(filters)-1 the output of stage k, len(filters) the pooled
     features before the classifier. weight_decay is PyTorch-style, as in
-    `preact_resnet18`.
+    `preact_resnet18`. batchnorm_momentum is Keras's (0.99 by default;
+    PyTorch's momentum 0.1 is Keras's 0.9).
     """
     input_shape = tuple(input_shape)
     if len(input_shape) != 3 or not all(
@@ -258,6 +260,12 @@ def small_cnn(
     if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
         raise ValueError(
             f"small_cnn: dropout must be a number in [0, 1), got {dropout!r}"
+        )
+    if not (isinstance(batchnorm_momentum, (int, float))
+            and 0.0 <= batchnorm_momentum < 1.0):
+        raise ValueError(
+            "small_cnn: batchnorm_momentum must be a number in [0, 1), got "
+            f"{batchnorm_momentum!r}"
         )
     positions = range(len(filters) + 1)
     mixup_at = tuple(mixup_at)
@@ -288,7 +296,8 @@ def small_cnn(
             name=f"{label}_conv",
         )(h)
         h = layers.BatchNormalization(
-            gamma_regularizer=reg, beta_regularizer=reg, name=f"{label}_bn"
+            momentum=batchnorm_momentum, gamma_regularizer=reg,
+            beta_regularizer=reg, name=f"{label}_bn",
         )(h)
         return layers.ReLU(name=f"{label}_relu")(h)
 

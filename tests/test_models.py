@@ -100,6 +100,19 @@ def test_small_cnn_shapes_count_and_mixup_positions():
         models.small_cnn(mixup_alpha=1.0, mixup_at=(4,))
 
 
+def test_small_cnn_batchnorm_momentum():
+    from recipes import models
+
+    def momenta(model):
+        return {layer.momentum for layer in model.layers
+                if isinstance(layer, keras.layers.BatchNormalization)}
+
+    assert momenta(models.small_cnn()) == {0.99}  # Keras's default
+    assert momenta(models.small_cnn(batchnorm_momentum=0.9)) == {0.9}
+    with pytest.raises(ValueError, match="batchnorm_momentum must be a number in"):
+        models.small_cnn(batchnorm_momentum=1.0)
+
+
 # ----------------------------------------------------------------------------
 # WideResNet, DenseNet-BC, ResNet/ResNeXt. Parameter counts are checked two
 # ways: against closed-form counts written from the papers' architecture
