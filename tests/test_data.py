@@ -11,7 +11,7 @@ import pytest
 from keras.src.utils import backend_utils
 from scipy import stats
 
-from conftest import (
+from tests.helpers import (
     ALPHAS,
     assert_folded_ks,
     assert_lam_ks_within,

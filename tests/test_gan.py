@@ -9,7 +9,7 @@ import pytest
 
 from keras_mixup import MixUpGAN
 
-from conftest import BACKEND, tf_dataset
+from tests.helpers import BACKEND, tf_dataset
 
 
 def mlp(input_shape, output_dim, width=16, name=None):

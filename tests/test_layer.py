@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import (
+from tests.helpers import (
     MODES,
     check_mixed,
     collect,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from conftest import (
+from tests.helpers import (
     ALPHAS,
     ALPHAS_LAM_SPACE,
     BACKEND,

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 import keras_mixup
-from conftest import (
+from tests.helpers import (
     MODES,
     P_MIN,
     check_mixed,
