@@ -57,7 +57,7 @@ def check_batches(out, x, others, *, batch_size, per_sample=False):
 
 
 # ----------------------------------------------------------------------------
-# 3. The sampler inside tf.data, for every alpha in [0.001, 1000].
+# Inside tf.data, lam follows Beta(alpha, alpha) for every alpha in [0.001, 1000].
 
 
 @pytest.mark.parametrize("alpha", ALPHAS)
@@ -114,7 +114,7 @@ def test_one_lambda_per_batch_in_tf_data_follows_beta():
 
 
 # ----------------------------------------------------------------------------
-# 5, 6, 11. Structures, batch sizes and the last, smaller batch.
+# Every batch structure and batch size is mixed, the last, smaller batch too.
 
 
 def _rows(n, seed=0):
@@ -173,7 +173,7 @@ def test_mixup_map_mixes_multi_hot_and_regression_targets():
 
 
 # ----------------------------------------------------------------------------
-# 2. alpha = 0 is exactly ERM.
+# alpha = 0 is exactly ERM: the batch comes back bit-identical.
 
 
 @pytest.mark.parametrize("form", ("tuple3", "dict"))
@@ -212,7 +212,8 @@ def test_label_smoothing_in_tf_data():
 
 
 # ----------------------------------------------------------------------------
-# 7. Dtypes: the global policy when the map is built.
+# Inputs take the global dtype policy in force when the map is built;
+# labels stay float32.
 
 
 @pytest.mark.parametrize("policy", ("mixed_float16", "mixed_bfloat16"))
@@ -237,7 +238,7 @@ def test_float32_policy_gives_float32_inputs():
 
 
 # ----------------------------------------------------------------------------
-# 8. Seeds: a fixed stream, new draws every batch and every epoch.
+# A seed fixes the stream; every batch and every epoch draws anew.
 
 
 def test_same_seed_same_first_epoch_and_epochs_differ():
@@ -264,7 +265,7 @@ def test_same_seed_same_first_epoch_and_epochs_differ():
 
 
 # ----------------------------------------------------------------------------
-# 13. Bad arguments and bad batches.
+# Bad arguments and bad batches raise errors that name them.
 
 
 @pytest.mark.parametrize(

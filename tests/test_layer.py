@@ -40,7 +40,7 @@ def call(layer, mode, data, **kwargs):
 
 
 # ----------------------------------------------------------------------------
-# 1, 5, 6, 10. One draw mixes inputs of any rank, labels and sample weights.
+# One draw mixes inputs of any rank, labels and sample weights.
 
 
 @pytest.mark.parametrize("per_sample", (False, True))
@@ -134,7 +134,7 @@ def test_label_smoothing_in_the_layer_without_mixing():
 
 
 # ----------------------------------------------------------------------------
-# 2, 9. alpha = 0 and training=False are exactly the identity on inputs.
+# alpha = 0 and training=False are exactly the identity on inputs.
 
 
 def _float_batch(seed=8):
@@ -211,7 +211,7 @@ def test_layer_on_features_outside_training_is_the_identity(training):
 
 
 # ----------------------------------------------------------------------------
-# 7. Dtypes.
+# Inputs follow the compute dtype; labels stay float32.
 
 
 @pytest.mark.parametrize("policy", ("mixed_float16", "mixed_bfloat16"))
@@ -249,7 +249,7 @@ def test_uint8_images_are_cast_to_float32(mode):
 
 
 # ----------------------------------------------------------------------------
-# 8. Seeds.
+# A seed fixes the stream; each call draws anew.
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -293,7 +293,7 @@ def test_tf_data_epochs_differ_and_same_seed_repeats():
 
 
 # ----------------------------------------------------------------------------
-# 11. tf.data on any backend.
+# The layer maps over tf.data on any backend.
 
 
 @pytest.mark.parametrize("form", ("tuple2", "tuple3", "dict"))
@@ -329,7 +329,7 @@ def test_out_of_range_labels_in_tf_data_fail_with_the_range():
 
 
 # ----------------------------------------------------------------------------
-# 12. Config round trip, saving and loading.
+# Config round trip, saving and loading.
 
 
 def test_get_config_from_config_round_trip_and_same_behaviour():
@@ -382,7 +382,7 @@ def test_saved_layer_resumes_its_seed_stream(tmp_path):
 
 
 # ----------------------------------------------------------------------------
-# 13. Bad arguments and bad batches.
+# Bad arguments and bad batches raise errors that name them.
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ from tests.helpers import (
 from keras_mixup import mixing
 
 # ----------------------------------------------------------------------------
-# 1, 3. The sampler: lam ~ Beta(alpha, alpha) for alpha in [0.001, 1000].
+# The sampler: lam ~ Beta(alpha, alpha) for alpha in [0.001, 1000].
 
 
 @pytest.mark.parametrize("alpha", ALPHAS)
@@ -126,7 +126,7 @@ def test_successive_lambda_draws_follow_beta():
 
 
 # ----------------------------------------------------------------------------
-# 4. The sampler compiles (XLA on TF, jax.jit on JAX) and its state advances.
+# The sampler compiles (XLA on TF, jax.jit on JAX) and its state advances.
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +192,7 @@ def test_alpha_as_a_variable_selects_erm_and_mixing_without_retracing(mode):
 
 
 # ----------------------------------------------------------------------------
-# 1. Pairs: a uniformly random permutation.
+# Pairs: a uniformly random permutation.
 
 
 @pytest.mark.parametrize(
@@ -251,7 +251,7 @@ def test_positions_move_in_a_large_batch():
 
 
 # ----------------------------------------------------------------------------
-# 5. mix: any rank, nested structures, one draw for all leaves.
+# mix: any rank, nested structures, one draw for all leaves.
 
 
 SHAPES = {
@@ -299,7 +299,8 @@ def test_mix_keeps_the_dtype_of_each_leaf():
 
 
 # ----------------------------------------------------------------------------
-# 6. Labels.
+# Labels: sparse labels are one-hot encoded, dense targets pass through,
+# label smoothing follows its formula, bad labels are refused.
 
 
 def test_sparse_labels_are_one_hot_encoded_never_broadcast():
@@ -413,7 +414,8 @@ def test_label_smoothing_is_refused_without_a_class_axis(y):
 
 
 # ----------------------------------------------------------------------------
-# 2, 5, 6, 7. A whole batch: mixup_batch.
+# A whole batch: mixup_batch mixes inputs, labels and weights with one draw,
+# is ERM at alpha = 0, casts inputs and keeps labels float32.
 
 
 def _batch(rng, b=6, k=3):
@@ -521,7 +523,7 @@ def test_mixup_batch_refuses_different_batch_sizes():
 
 
 # ----------------------------------------------------------------------------
-# 13. Argument validation.
+# Argument validation refuses bad values and accepts numbers.
 
 
 @pytest.mark.parametrize("bad", (-0.5, -1, float("nan"), float("inf"), -float("inf"),
@@ -549,7 +551,9 @@ def test_validate_label_smoothing_refuses_bad_values(bad):
 
 
 # ----------------------------------------------------------------------------
-# 10. Batch structures.
+# Batch structures: (x, y), (x, y, sample_weight) and the {"images", "labels"}
+# dict of Keras's preprocessing layers are unpacked and repacked; others are
+# refused.
 
 
 def test_unpack_data_structures_and_repack():
