@@ -12,6 +12,7 @@ from tests.helpers import (
     collect,
     compiled,
     features,
+    np_mix,
     np_one_hot,
     run,
     same_bits,
@@ -98,7 +99,9 @@ def test_layer_accepts_what_keras_layers_mixup_accepts():
 
 def test_sparse_labels_become_b_by_k_where_keras_layers_mixup_broadcasts():
     """Side by side: keras.layers.MixUp turns sparse labels (B,) into a (B, B)
-    array; ours one-hot encodes them to (B, K) and mixes them."""
+    array, row i = w_i y + (1 - w_i) y[perm] (the README says so; if a Keras
+    release changes this, this test fails and the README must change with it);
+    ours one-hot encodes them to (B, K) and mixes them."""
     x, y, _ = batch(5)
     img = x["image"].astype("float32")
     ours = to_numpy(MixUp(alpha=1.0, num_classes=K, seed=1)(
@@ -107,11 +110,21 @@ def test_sparse_labels_become_b_by_k_where_keras_layers_mixup_broadcasts():
     check_mixed({"probe": ours["probe"], "images": ours["images"]}, ours["labels"],
                 {"probe": x["probe"], "images": img}, np_one_hot(y, K),
                 per_sample=False)
+
+    labels = y.astype("float32")
+    # A twin layer with the same seed draws the same (w, perm) as the call.
+    draw = to_numpy(keras.layers.MixUp(alpha=1.0, seed=1).get_random_transformation(
+        {"images": img, "labels": labels}, training=True))
+    w, perm = draw["mix_weight"], draw["permutation_order"]
+    assert np.array_equal(np.sort(perm), np.arange(B))
+    assert not np.array_equal(labels[perm], labels), "weak test: y[perm] == y"
     theirs = to_numpy(keras.layers.MixUp(alpha=1.0, seed=1)(
-        {"images": img, "labels": y.astype("float32")}))
-    if theirs["labels"].shape != (B, B):
-        pytest.skip(f"keras.layers.MixUp now returns {theirs['labels'].shape}")
+        {"images": img, "labels": labels}))
+    np.testing.assert_allclose(theirs["images"], np_mix(img, w, perm),
+                               rtol=1e-5, atol=1e-3)
     assert theirs["labels"].shape == (B, B)
+    want = w[:, None] * labels[None, :] + (1.0 - w[:, None]) * labels[perm][None, :]
+    np.testing.assert_allclose(theirs["labels"], want, rtol=1e-6, atol=1e-6)
 
 
 def test_layer_mixes_multi_hot_and_regression_targets_linearly():
