@@ -2,8 +2,9 @@
 
 import keras
 
+from keras_mixup import _internals
 from keras_mixup import mixing
-from keras_mixup.layer import MixUp
+from keras_mixup.layer import mixup_layers_of
 
 
 class AlphaScheduler(keras.callbacks.Callback):
@@ -80,24 +81,16 @@ class AlphaScheduler(keras.callbacks.Callback):
         value = self.schedule(epoch if self.unit == "epoch" else step, base_alpha)
         return mixing.validate_alpha(value, name="schedule(...)")
 
-    def _layers(self):
-        return [
-            layer
-            for layer in self.model._flatten_layers(include_self=False)
-            if isinstance(layer, MixUp)
-        ]
-
     def _apply(self, epoch, step=None):
-        layers = self._layers()
-        values = [self.alpha_at(epoch, layer._initial_alpha, step) for layer in layers]
+        layers = mixup_layers_of(self.model)
+        values = [self.alpha_at(epoch, layer.base_alpha, step) for layer in layers]
         if values == self._last:
             return
-        if keras.backend.backend() == "jax" and hasattr(self.model, "jax_state_sync"):
-            # Mid-fit the JAX trainer holds variables in its own state; sync
-            # it out, assign, and the trainer reads the new values back.
-            self.model.jax_state_sync()
+        # Mid-fit the JAX trainer holds variables in its own state; sync it
+        # out, assign, and the trainer reads the new values back.
+        _internals.sync_jax_trainer_state(self.model)
         for layer, value in zip(layers, values):
-            layer._alpha.assign(value)
+            layer.alpha = value
         if self.verbose and values != self._last:
             print(f"\nAlphaScheduler: epoch {epoch}: alpha = {values}")
         self._last = values

@@ -7,8 +7,8 @@ not import TensorFlow; building a map does.
 """
 
 import keras
-from keras.src.utils import backend_utils
 
+from keras_mixup import _internals
 from keras_mixup import mixing
 
 
@@ -78,8 +78,6 @@ class MixUpMap:
         self, alpha=1.0, *, per_sample=False, num_classes=None,
         label_smoothing=0.0, pairing="random", target="mixed", seed=None,
     ):
-        import tensorflow as tf
-
         self.alpha = mixing.validate_alpha(alpha)
         (self.per_sample, self.num_classes, self.label_smoothing,
          self.seed) = mixing.validate_options(
@@ -90,11 +88,8 @@ class MixUpMap:
         self.target = mixing.validate_target(target)
         # The global policy when the map is built, not when tf.data traces it.
         self.compute_dtype = keras.config.dtype_policy().compute_dtype
-        self._tf = backend_utils.DynamicBackend("tensorflow")
-        with tf.init_scope():
-            self.seed_generator = keras.random.SeedGenerator(
-                seed, backend=self._tf
-            )
+        self._tf = _internals.backend_namespace("tensorflow")
+        self.seed_generator = _internals.tf_seed_generator(seed)
 
     def __call__(self, *element):
         data = element[0] if len(element) == 1 else element
@@ -231,8 +226,6 @@ class MixUpPairsMap:
         self, alpha=1.0, *, per_sample=False, num_classes=None,
         label_smoothing=0.0, target="mixed", seed=None,
     ):
-        import tensorflow as tf
-
         self.alpha = mixing.validate_alpha(alpha)
         (self.per_sample, self.num_classes, self.label_smoothing,
          self.seed) = mixing.validate_options(
@@ -241,11 +234,8 @@ class MixUpPairsMap:
         )
         self.target = mixing.validate_target(target)
         self.compute_dtype = keras.config.dtype_policy().compute_dtype
-        self._tf = backend_utils.DynamicBackend("tensorflow")
-        with tf.init_scope():
-            self.seed_generator = keras.random.SeedGenerator(
-                seed, backend=self._tf
-            )
+        self._tf = _internals.backend_namespace("tensorflow")
+        self.seed_generator = _internals.tf_seed_generator(seed)
 
     def __call__(self, *element):
         pair = element[0] if len(element) == 1 else element

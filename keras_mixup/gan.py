@@ -3,16 +3,16 @@
 import copy
 
 import keras
-from keras.src.losses.loss import scale_loss_for_distribution
 
+from keras_mixup import _internals
 from keras_mixup import mixing
+from keras_mixup.seed_state import SavesSeedState
 
 _BACKENDS = ("jax", "tensorflow")
-_SEED_STATE_KEY = "seed_generator_state"
 
 
 @keras.saving.register_keras_serializable(package="keras_mixup")
-class MixUpGAN(keras.Model):
+class MixUpGAN(SavesSeedState, keras.Model):
     """A GAN whose discriminator is trained with mixup (Zhang et al., 2018).
 
     The discriminator step is the paper's equation (section 3.7):
@@ -240,7 +240,7 @@ class MixUpGAN(keras.Model):
         )
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
-        self.optimizer = _GANOptimizers(self)
+        self.optimizer = _internals.GANOptimizers(self, self._variables_of)
         self._gan_compile_config = {
             "run_eagerly": run_eagerly,
             "jit_compile": jit_compile,
@@ -397,11 +397,17 @@ class MixUpGAN(keras.Model):
     def _tf_train_step(self, data):
         import tensorflow as tf
 
+        # Each replica's gradients are summed across replicas: scale the
+        # loss as Keras's own train step does.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+
         def update(variables, optimizer, loss_fn, arg):
             """One update of `variables` by `optimizer` on loss_fn(arg)."""
             with tf.GradientTape() as tape:
                 loss = loss_fn(arg)
-                scaled = optimizer.scale_loss(scale_loss_for_distribution(loss))
+                per_replica = (loss if replicas == 1 else
+                               loss * keras.ops.cast(1.0 / replicas, loss.dtype))
+                scaled = optimizer.scale_loss(per_replica)
             optimizer.apply(tape.gradient(scaled, variables), variables)
             return loss
 
@@ -494,19 +500,6 @@ class MixUpGAN(keras.Model):
 
     # -- serialization ---------------------------------------------------------
 
-    def save_own_variables(self, store):
-        # Keras saves no SeedGenerator state: keep ours, so that a loaded
-        # (or BackupAndRestore-resumed) GAN continues the same stream.
-        super().save_own_variables(store)
-        store[_SEED_STATE_KEY] = self.seed_generator.state
-
-    def load_own_variables(self, store):
-        own = self._trainable_variables + self._non_trainable_variables
-        for i, variable in enumerate(own):
-            variable.assign(store[f"{i}"])
-        if _SEED_STATE_KEY in store:
-            self.seed_generator.state.assign(store[_SEED_STATE_KEY])
-
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -535,56 +528,6 @@ class MixUpGAN(keras.Model):
         if isinstance(config.get("latent_dim"), list):
             config["latent_dim"] = tuple(config["latent_dim"])
         return cls(**config)
-
-
-class _GANOptimizers:
-    """The two optimizers, seen by Keras's `fit` as the model's `optimizer`.
-
-    `fit` keeps the model's state as (trainable, non-trainable, optimizer,
-    metrics) variables; here the optimizer variables are the
-    discriminator's optimizer's followed by the generator's. `iterations`
-    counts fit steps (generator updates). Keras's learning-rate callbacks
-    reach both optimizers through `optimizers`.
-    """
-
-    def __init__(self, gan):
-        self._gan = gan
-        self.name = "gan_optimizers"
-
-    @property
-    def optimizers(self):
-        return [self._gan.d_optimizer, self._gan.g_optimizer]
-
-    @property
-    def variables(self):
-        return list(self._gan.d_optimizer.variables) + list(
-            self._gan.g_optimizer.variables
-        )
-
-    @property
-    def built(self):
-        return all(optimizer.built for optimizer in self.optimizers)
-
-    def build(self, var_list=None):
-        gan = self._gan
-        for network, optimizer in ((gan.discriminator, gan.d_optimizer),
-                                   (gan.generator, gan.g_optimizer)):
-            if not optimizer.built:
-                optimizer.build(gan._variables_of(network)[1])
-
-    @property
-    def iterations(self):
-        return self._gan.g_optimizer.iterations
-
-    @property
-    def learning_rate(self):
-        raise AttributeError(
-            "A MixUpGAN has two optimizers: read or set the learning rate on "
-            "`gan.d_optimizer` and `gan.g_optimizer`."
-        )
-
-    def scale_loss(self, loss):
-        return loss
 
 
 def _mix_pair(real, fake, lam):

@@ -1,14 +1,15 @@
 """The MixUp layer: on (x, y) batches, and inside a model."""
 
 import keras
-from keras.src.utils import backend_utils
 
+from keras_mixup import _internals
 from keras_mixup import mixing
 from keras_mixup import scope as mixup_scope
+from keras_mixup.seed_state import SavesSeedState
 
 
 @keras.saving.register_keras_serializable(package="keras_mixup")
-class MixUp(keras.layers.Layer):
+class MixUp(SavesSeedState, keras.layers.Layer):
     """mixup (Zhang et al., 2018): train on convex combinations of examples.
 
     lam ~ Beta(alpha, alpha) (one per batch, or one per example with
@@ -91,9 +92,8 @@ class MixUp(keras.layers.Layer):
             trainable=False,
             name="alpha",
         )
-        self._ops = backend_utils.DynamicBackend()
-        self._allow_non_tensor_positional_args = True
-        self._convert_input_args = False
+        self._ops = _internals.backend_namespace()
+        _internals.allow_structured_call(self)
         self.built = True
 
     @property
@@ -104,6 +104,18 @@ class MixUp(keras.layers.Layer):
     @alpha.setter
     def alpha(self, value):
         self._alpha.assign(mixing.validate_alpha(value))
+
+    @property
+    def alpha_variable(self):
+        """The non-trainable variable holding alpha: read its `.value` inside
+        a traced step, where `alpha` (a Python float) cannot be."""
+        return self._alpha
+
+    @property
+    def base_alpha(self):
+        """The alpha the layer was built with (its config's), which
+        schedules start from."""
+        return self._initial_alpha
 
     def __call__(self, *args, training=None, **kwargs):
         if not args:
@@ -117,7 +129,7 @@ class MixUp(keras.layers.Layer):
         if not leaves or any(isinstance(t, keras.KerasTensor) for t in leaves):
             return super().__call__(inputs, training=training, **kwargs)
         in_tf_data = (
-            backend_utils.in_tf_graph()
+            _internals.in_tf_graph()
             and keras.backend.backend() != "tensorflow"
             and not _in_jax_trace(leaves[0])
         )
@@ -168,10 +180,8 @@ class MixUp(keras.layers.Layer):
 
     def _tf_data_seed_generator(self):
         if not hasattr(self, "_tf_seed_generator"):
-            with keras.src.utils.tracking.DotNotTrackScope():
-                self._tf_seed_generator = _make_tf_seed_generator(
-                    self.seed, self._ops
-                )
+            with _internals.untracked():
+                self._tf_seed_generator = _internals.tf_seed_generator(self.seed)
         return self._tf_seed_generator
 
     # -- inside a model -------------------------------------------------------
@@ -206,23 +216,6 @@ class MixUp(keras.layers.Layer):
             )
         return scope.mix(self, inputs)
 
-    # Keras saves a layer's own variables only; the seed state is saved too,
-    # so that a loaded model resumes its stream of draws instead of
-    # restarting it.
-    _SEED_STATE_KEY = "seed_generator_state"
-
-    def save_own_variables(self, store):
-        super().save_own_variables(store)
-        store[self._SEED_STATE_KEY] = keras.ops.convert_to_numpy(
-            self.seed_generator.state.value
-        )
-
-    def load_own_variables(self, store):
-        own = {k: store[k] for k in store.keys() if k != self._SEED_STATE_KEY}
-        super().load_own_variables(own)
-        if self._SEED_STATE_KEY in store.keys():
-            self.seed_generator.state.assign(store[self._SEED_STATE_KEY][...])
-
     def compute_output_shape(self, input_shape):
         return input_shape
 
@@ -255,6 +248,12 @@ class MixUp(keras.layers.Layer):
         return config
 
 
+def mixup_layers_of(model):
+    """The MixUp layers inside `model`, each once, in a fixed order."""
+    return [layer for layer in _internals.flatten_layers(model)
+            if isinstance(layer, MixUp)]
+
+
 def _is_data(inputs):
     """(x, y[, w]) tuples and dicts with labels are data; the rest features."""
     if isinstance(inputs, tuple):
@@ -268,17 +267,3 @@ def _in_jax_trace(tensor):
     import jax
 
     return isinstance(tensor, jax.core.Tracer)
-
-
-def _make_tf_seed_generator(seed, tf_backend):
-    """A SeedGenerator whose state is a tf.Variable, usable in tf.data.
-
-    Created outside any graph being traced (init scope), as TensorFlow
-    requires for variables.
-    """
-    import tensorflow as tf
-
-    with tf.init_scope():
-        return keras.random.SeedGenerator(
-            seed, backend=backend_utils.DynamicBackend("tensorflow")
-        )

@@ -18,7 +18,8 @@ compiles under XLA (TF `jit_compile=True`, TPU) and `jax.jit`, unlike
 import math
 
 import keras
-from keras.src.utils import backend_utils
+
+from keras_mixup import _internals
 
 # Marsaglia-Tsang candidates drawn side by side per Gamma variate. The shape
 # is boosted to alpha + 1 >= 1, where one candidate is accepted with
@@ -28,13 +29,7 @@ _INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
                "uint64", "bool")
 
 
-def current_backend():
-    """The running Keras backend as a namespace of `numpy`, `random`, `nn`..."""
-    return backend_utils.DynamicBackend()
-
-
-def _ns(backend):
-    return backend if backend is not None else current_backend()
+_ns = _internals.ops_for
 
 
 def is_integer_dtype(dtype):
@@ -71,10 +66,8 @@ def _tf_philox(kind, shape, seed):
     with a dozen small ops there, 0.15 ms more CPU per batch in tf.data.
     """
     import tensorflow as tf
-    from keras.src.backend.tensorflow.random import _cast_seed
-    from keras.src.random.seed_generator import draw_seed
 
-    seed = _cast_seed(draw_seed(seed))
+    seed = _internals.tf_stateless_seed(seed)
     fn = tf.random.stateless_normal if kind == "normal" else tf.random.stateless_uniform
     if _in_tf_xla_context():
         return fn(shape, seed=seed, dtype="float32", alg="philox")
@@ -87,13 +80,7 @@ def _in_tf_xla_context():
 
     if tf.executing_eagerly():
         return False
-    try:
-        from tensorflow.python.ops import control_flow_util
-    except ImportError:  # pragma: no cover - a TF without it: always Philox
-        return True
-    return control_flow_util.GraphOrParentsInXlaContext(
-        tf.compat.v1.get_default_graph()
-    )
+    return _internals.tf_graph_in_xla_context(tf.compat.v1.get_default_graph())
 
 
 def _log_gamma_plus_one(seed, shape_param, shape, b):

@@ -3,11 +3,11 @@
 import threading
 
 import keras
-from keras.src.losses.losses import LossFunctionWrapper
 
+from keras_mixup import _internals
 from keras_mixup import mixing
 from keras_mixup import scope as mixup_scope
-from keras_mixup.layer import MixUp
+from keras_mixup.layer import mixup_layers_of
 
 # The draw that `MixUpModel.compute_loss` hands to its losses, per thread
 # (tf.distribute replicas run in their own threads).
@@ -113,7 +113,7 @@ class MixUpModel(keras.Model):
         A property, not an attribute: a tracked list would make Keras save
         the layers' variables twice.
         """
-        return _find_mixup_layers(self.model)
+        return mixup_layers_of(self.model)
 
     def call(self, inputs, training=None):
         if not training:
@@ -211,7 +211,7 @@ class MixedLoss(keras.losses.Loss):
             loss = keras.losses.deserialize(loss)
         inner = keras.losses.get(loss)
         if not isinstance(inner, keras.losses.Loss):
-            inner = LossFunctionWrapper(
+            inner = _internals.LossFunctionWrapper(
                 inner, name=getattr(inner, "__name__", None)
             )
         super().__init__(
@@ -289,15 +289,6 @@ def _is_sparse_loss(loss):
     fn = getattr(loss, "fn", None)
     names = (type(loss).__name__, getattr(fn, "__name__", ""), loss.name)
     return any("sparse" in name.lower() for name in names)
-
-
-def _find_mixup_layers(model):
-    layers, seen = [], set()
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, MixUp) and id(layer) not in seen:
-            seen.add(id(layer))
-            layers.append(layer)
-    return layers
 
 
 def _data_parallel_groups():

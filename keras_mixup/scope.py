@@ -66,7 +66,7 @@ class MixUpScope:
     def mix(self, layer, features):
         """Mix `features` with a fresh draw of `layer`; record the draw."""
         ops = keras.ops
-        alpha = ops.cast(layer._alpha.value, "float32")
+        alpha = ops.cast(layer.alpha_variable.value, "float32")
         if self.chosen is not None:
             active = ops.equal(self.chosen, self.index_of(layer))
             alpha = ops.where(active, alpha, 0.0)
