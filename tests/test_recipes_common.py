@@ -227,7 +227,14 @@ def test_print_table_aligns_and_writes_csv(tmp_path, capsys):
     assert table[2] == ["breast_cancer", "12.0", "0.25", "10", ""]
 
 
-def test_bar_chart_writes_png(tmp_path):
+def test_bar_chart_draws_the_bars_error_bars_and_references(tmp_path, monkeypatch):
+    import matplotlib.image
+    import matplotlib.pyplot as plt
+
+    # Keep the figure open after saving, to read what was drawn.
+    close = plt.close
+    monkeypatch.setattr(plt, "close", lambda *args, **kwargs: None)
+    open_before = set(plt.get_fignums())
     path = common.bar_chart(
         tmp_path / "chart.png",
         ["iris", "wine"],
@@ -239,7 +246,49 @@ def test_bar_chart_writes_png(tmp_path):
         ylabel="test error (%)",
         title="chart",
     )
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (number,) = set(plt.get_fignums()) - open_before
+    figure = plt.figure(number)
+    try:
+        (axes,) = figure.axes
+        bars = {c.get_label(): c for c in axes.containers if hasattr(c, "patches")}
+        assert list(bars) == ["ERM", "mixup"]
+        heights = {k: [p.get_height() for p in c.patches] for k, c in bars.items()}
+        assert heights["ERM"] == [5.0, 2.0]
+        assert heights["mixup"][0] == 4.0 and np.isnan(heights["mixup"][1])  # None
+        # Error bars span mean -+ std; a plain float has none.
+        segments = [c.lines[2][0].get_segments() for c in axes.containers
+                    if not hasattr(c, "patches")]
+        assert [[tuple(point[1] for point in s) for s in series if len(s)]
+                for series in segments] == [[(4.0, 6.0), (2.0, 2.0)], [(3.0, 5.0)]]
+        # The paper's numbers: one black tick over each bar that has one.
+        ticks = sorted(
+            (line.get_ydata()[0], line.get_xdata()[0], line.get_xdata()[1])
+            for line in axes.lines if line.get_color() == "k"
+        )
+        erm, mixup = (p.get_x() for p in (bars["ERM"].patches[0], bars["mixup"].patches[0]))
+        width = bars["ERM"].patches[0].get_width()
+        np.testing.assert_allclose(
+            ticks, [(17.3, mixup, mixup + width), (21.3, erm, erm + width)], atol=1e-12)
+        assert [t.get_text() for t in axes.get_xticklabels()] == ["iris", "wine"]
+        assert (axes.get_ylabel(), axes.get_title()) == ("test error (%)", "chart")
+        assert [t.get_text() for t in axes.get_legend().get_texts()] == [
+            "paper", "ERM", "mixup"]
+    finally:
+        close(figure)
+
+    # The file is that figure: 6 x 4.5 inches (the narrowest) at 120 dpi,
+    # the bars in the first two colours of the cycle, in proportion to their
+    # heights: ERM (5 + 2) against mixup (4), bars of equal width.
+    image = matplotlib.image.imread(path)
+    assert image.shape == (540, 720, 4)
+    rgb = np.round(image[..., :3] * 255).astype(int)
+
+    def pixels_of(colour):
+        return np.all(np.abs(rgb - colour) <= 2, axis=-1).sum()
+
+    erm_pixels, mixup_pixels = pixels_of((31, 119, 180)), pixels_of((255, 127, 14))
+    assert mixup_pixels > 1000
+    assert erm_pixels / mixup_pixels == pytest.approx(7 / 4, rel=0.1)
 
 
 def _tiny_model():
@@ -354,9 +403,20 @@ def test_load_tfds_reads_mock_data_without_network(tmp_path, monkeypatch):
     assert images == [(32, 32, 3)] * 3
 
 
-def test_network_available_false_for_a_closed_port():
-    # Port 9 on localhost (discard) is closed here: refused at once.
-    assert not common.network_available((("127.0.0.1", 9),), timeout_s=1.0)
+def test_network_available_true_only_where_a_host_accepts():
+    import socket
+
+    # Ports this test holds: one listening, one bound but not listening (a
+    # connection to it is refused at once), so no other process decides.
+    with socket.socket() as listening, socket.socket() as closed:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        closed.bind(("127.0.0.1", 0))
+        accepting = listening.getsockname()
+        refusing = closed.getsockname()
+        assert not common.network_available((refusing,), timeout_s=1.0)
+        assert common.network_available((accepting,), timeout_s=1.0)
+        assert common.network_available((refusing, accepting), timeout_s=1.0)
 
 
 # ----------------------------------------------------------------- StepDecay
