@@ -300,7 +300,7 @@ def draw(seed, batch_size, sizes, *, mixup_alpha=0.0, cutmix_alpha=1.0,
         perm: int32 partner indices (`mixing.sample_permutation`);
         starts, ends: the CutMix boxes, empty where CutMix does not mix;
         lam: mixup's lam (float32, shape () or (B,));
-        mixup_on: bool, shape () or (B,): where mixup mixes;
+        mixup_on, cutmix_on: bool, shape () or (B,): where each mixes;
         weight: the label weight of each example's own label: the kept
             fraction where CutMix mixed, lam where mixup did, else 1.
     """
@@ -331,7 +331,7 @@ def draw(seed, batch_size, sizes, *, mixup_alpha=0.0, cutmix_alpha=1.0,
     perm = mixing.sample_permutation(seed, batch_size, groups=groups,
                                      backend=b)
     return {"perm": perm, "starts": starts, "ends": ends, "lam": mixup_lam,
-            "mixup_on": mixup_on, "weight": weight}
+            "mixup_on": mixup_on, "cutmix_on": cutmix_on, "weight": weight}
 
 
 def _positive(alpha, shape, b):

@@ -311,3 +311,71 @@ def test_validators_accept_and_refuse():
     assert boxes.validate_data_format(None) == keras.config.image_data_format()
     with pytest.raises(ValueError, match="data_format"):
         boxes.validate_data_format("NHWC")
+
+
+# ----------------------------------------------------------------------------
+# The switch: which member mixes, and how often.
+
+
+def binomial_ok(count, n, p):
+    """count ~ Binomial(n, p) within 4.5 standard deviations."""
+    return abs(count - n * p) <= 4.5 * math.sqrt(n * p * (1 - p)) + 1e-9
+
+
+@pytest.mark.parametrize("switch_prob,prob", [(0.5, 1.0), (0.3, 0.6),
+                                              (1.0, 0.25), (0.0, 0.8)])
+def test_switch_and_prob_frequencies_per_example(switch_prob, prob):
+    n = 8000
+    seed = keras.random.SeedGenerator(21)
+    d = boxes.draw(seed, n, (16, 16), mixup_alpha=0.8, cutmix_alpha=1.0,
+                   switch_prob=switch_prob, prob=prob, per_sample=True)
+    d = {k: keras.ops.convert_to_numpy(v) for k, v in d.items()}
+    cut, mix = d["cutmix_on"], d["mixup_on"]
+    assert not (cut & mix).any()
+    assert binomial_ok((cut | mix).sum(), n, prob)
+    applied = (cut | mix).sum()
+    assert binomial_ok(cut.sum(), applied, switch_prob)
+    # Weights: the kept fraction where CutMix mixed, lam where mixup did,
+    # exactly 1 (with an empty box) where nothing did.
+    kept = keras.ops.convert_to_numpy(
+        boxes.kept_fraction(d["starts"], d["ends"], (16, 16)))
+    assert same_bits(d["weight"][cut], kept[cut])
+    assert same_bits(d["weight"][mix], d["lam"][mix])
+    idle = ~(cut | mix)
+    assert (d["weight"][idle] == 1).all() and (kept[~cut] == 1).all()
+
+
+def test_switch_per_batch_frequencies():
+    n, switch_prob, prob = 600, 0.5, 0.7
+    seed = keras.random.SeedGenerator(5)
+    cut = mix = 0
+    for _ in range(n):
+        d = boxes.draw(seed, 4, (6, 6), mixup_alpha=0.8, cutmix_alpha=1.0,
+                       switch_prob=switch_prob, prob=prob)
+        assert d["weight"].shape == () and d["starts"].shape == (2,)
+        cut += bool(keras.ops.convert_to_numpy(d["cutmix_on"]))
+        mix += bool(keras.ops.convert_to_numpy(d["mixup_on"]))
+    assert binomial_ok(cut + mix, n, prob)
+    assert binomial_ok(cut, cut + mix, switch_prob)
+
+
+@pytest.mark.parametrize(
+    "mixup_alpha,cutmix_alpha,member",
+    [(0.0, 1.0, "cutmix"), (0.8, 0.0, "mixup"), (0.0, 0.0, None)],
+)
+@pytest.mark.parametrize("tensor_alphas", [False, True],
+                         ids=["python", "tensor"])
+def test_a_member_with_alpha_zero_is_off(mixup_alpha, cutmix_alpha, member,
+                                         tensor_alphas):
+    n = 500
+    seed = keras.random.SeedGenerator(2)
+    alphas = (t(np.float32(mixup_alpha)), t(np.float32(cutmix_alpha))) if (
+        tensor_alphas) else (mixup_alpha, cutmix_alpha)
+    d = boxes.draw(seed, n, (8, 8), mixup_alpha=alphas[0],
+                   cutmix_alpha=alphas[1], switch_prob=0.5, per_sample=True)
+    cut = keras.ops.convert_to_numpy(d["cutmix_on"])
+    mix = keras.ops.convert_to_numpy(d["mixup_on"])
+    assert cut.all() == (member == "cutmix") and not (cut.any() and member != "cutmix")
+    assert mix.all() == (member == "mixup") and not (mix.any() and member != "mixup")
+    if member is None:
+        assert (keras.ops.convert_to_numpy(d["weight"]) == 1).all()
