@@ -1,4 +1,5 @@
-"""MixUpModel under Keras's distribution engines, on simulated CPU devices.
+"""MixUpModel under Keras's distribution engines, on simulated CPU devices,
+and under torch's DistributedDataParallel in two CPU processes (gloo).
 
 Each case runs in a fresh process: the number of devices must be set before
 the backend starts.
@@ -19,11 +20,11 @@ HERE = pathlib.Path(__file__).parent / "distributed"
 EXACT = 1e-12
 
 
-def _run(script, backend, **env):
+def _run(script, backend, *args, **env):
     environment = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
                        **env)
     completed = subprocess.run(
-        [sys.executable, str(HERE / script)], env=environment,
+        [sys.executable, str(HERE / script), *args], env=environment,
         capture_output=True, text=True, timeout=600,
     )
     lines = [l for l in completed.stdout.splitlines() if l.startswith("RESULT ")]
@@ -56,3 +57,31 @@ def test_tf_mirrored_strategy_replicas_keep_their_own_draws():
         for per_sample in (False, True):
             losses = result[f"loss_hidden_{hidden}_per_sample_{per_sample}"]
             assert max(losses) < EXACT, (hidden, per_sample, losses)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch",
+                    reason="torch DistributedDataParallel")
+def test_torch_ddp_pairs_within_each_process_and_averages_gradients(tmp_path):
+    result = _run("torch_ddp.py", "torch", str(tmp_path))
+    assert result["world_size"] == 2
+    ranks = result["ranks"]
+    for case in ranks[0]:
+        if case == "learn":
+            continue
+        for rank in ranks:
+            # Labels mixed with this process's own draw, step after step.
+            assert max(rank[case]["losses"]) < EXACT, (case, rank[case]["losses"])
+            # Partners are local indices: a permutation of the process's batch.
+            for perm in rank[case]["perms"]:
+                assert sorted(perm) == list(range(len(perm))), (case, perm)
+        # DDP copies rank 0's seed states when it wraps the model: every
+        # process draws the same lam and local permutation (over its own
+        # examples), unless the layers are reseeded after wrapping.
+        same = [ranks[0][case][k] == ranks[1][case][k] for k in ("perms", "lams")]
+        assert same == ([False, False] if case.endswith("reseeded") else [True, True])
+    # DDP averages the gradients: different data, the same weights everywhere.
+    learn = [rank["learn"] for rank in ranks]
+    assert learn[0]["losses"] != learn[1]["losses"]
+    assert learn[0]["initial"] == learn[1]["initial"]  # broadcast by DDP
+    assert learn[0]["final"] == learn[1]["final"]
+    assert learn[0]["final"] != learn[0]["initial"]
