@@ -15,17 +15,17 @@ import subprocess
 import sys
 import time
 
-SUITES = ("kernel", "pipeline", "step", "memory")
+SUITES = ("kernel", "pipeline", "step", "memory", "ablation")
 BACKENDS = ("tensorflow", "jax")
 DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 LATEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "latest.json")
 
 
 def _module(suite):
-    from benchmarks import kernel, memory, pipeline, train_step
+    from benchmarks import ablation, kernel, memory, pipeline, train_step
 
     return {"kernel": kernel, "pipeline": pipeline, "step": train_step,
-            "memory": memory}[suite]
+            "memory": memory, "ablation": ablation}[suite]
 
 
 def machine():
