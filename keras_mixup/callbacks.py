@@ -3,7 +3,7 @@
 import keras
 
 from keras_mixup import _internals
-from keras_mixup import mixing
+from keras_mixup import validation
 from keras_mixup.layer import mixup_layers_of
 
 
@@ -79,7 +79,7 @@ class AlphaScheduler(keras.callbacks.Callback):
         if self.schedule is None:
             return base_alpha
         value = self.schedule(epoch if self.unit == "epoch" else step, base_alpha)
-        return mixing.validate_alpha(value, name="schedule(...)")
+        return validation.validate_alpha(value, name="schedule(...)")
 
     def _apply(self, epoch, step=None):
         layers = mixup_layers_of(self.model)

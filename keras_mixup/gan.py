@@ -6,6 +6,7 @@ import keras
 
 from keras_mixup import _internals
 from keras_mixup import mixing
+from keras_mixup import validation
 from keras_mixup.seed_state import SavesSeedState
 
 _BACKENDS = ("jax", "tensorflow")
@@ -120,7 +121,7 @@ class MixUpGAN(SavesSeedState, keras.Model):
                 "different models. Received the same object twice: "
                 f"{generator.name!r}"
             )
-        self.alpha = mixing.validate_alpha(alpha)
+        self.alpha = validation.validate_alpha(alpha)
         if isinstance(d_steps, bool) or not isinstance(d_steps, int) or d_steps < 1:
             raise ValueError(
                 "Argument `d_steps` must be a positive int (discriminator "
@@ -309,13 +310,13 @@ class MixUpGAN(SavesSeedState, keras.Model):
             target = keras.ops.cast(
                 keras.ops.arange(keras.ops.shape(output)[0]) < n_real, "float32"
             )
-            target = _per_example(target, len(output.shape))
+            target = mixing.per_example(target, len(output.shape))
             return self._bce(target, output)
         lam = self.sample_lambda((batch_size,) if self.per_sample else ())
-        mixed = _mix_pair(real, fake, lam)
+        mixed = mixing.mix_pair(real, fake, lam)
         output = self.discriminator(mixed, training=True)
         if self.per_sample:
-            lam = _per_example(lam, len(output.shape))
+            lam = mixing.per_example(lam, len(output.shape))
         return self._bce(lam, output)
 
     def generator_loss(self, batch_size):
@@ -528,19 +529,6 @@ class MixUpGAN(SavesSeedState, keras.Model):
         if isinstance(config.get("latent_dim"), list):
             config["latent_dim"] = tuple(config["latent_dim"])
         return cls(**config)
-
-
-def _mix_pair(real, fake, lam):
-    """lam * real + (1 - lam) * fake, with lam a scalar or one per example."""
-    lam = keras.ops.cast(lam, real.dtype)
-    if len(lam.shape) == 1:
-        lam = _per_example(lam, len(real.shape))
-    return lam * real + (1.0 - lam) * fake
-
-
-def _per_example(values, rank):
-    """Reshape (batch,) values to broadcast against a rank-`rank` tensor."""
-    return keras.ops.reshape(values, (-1,) + (1,) * (rank - 1))
 
 
 def _latent_shape(generator, latent_dim):

@@ -3,9 +3,13 @@
 import keras
 
 from keras_mixup import _internals
-from keras_mixup import mixing
 from keras_mixup import scope as mixup_scope
+from keras_mixup import validation
+from keras_mixup.batch import mixup_batch
 from keras_mixup.seed_state import SavesSeedState
+from keras_mixup.structure import LABEL_KEY
+from keras_mixup.structure import to_tensors
+from keras_mixup.structure import unpack_data
 
 
 @keras.saving.register_keras_serializable(package="keras_mixup")
@@ -76,20 +80,22 @@ class MixUp(SavesSeedState, keras.layers.Layer):
     ):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
-        self._initial_alpha = mixing.validate_alpha(alpha)
+        self._initial_alpha = validation.validate_alpha(alpha)
         (self.per_sample, self.num_classes, self.label_smoothing,
-         self.seed) = mixing.validate_options(
+         self.seed) = validation.validate_options(
             per_sample=per_sample, num_classes=num_classes,
             label_smoothing=label_smoothing, seed=seed,
         )
-        self.pairing = mixing.validate_pairing(pairing)
-        self.target = mixing.validate_target(target)
+        self.pairing = validation.validate_pairing(pairing)
+        self.target = validation.validate_target(target)
         self.seed_generator = keras.random.SeedGenerator(seed)
         # A variable, so that schedules change it without retracing.
         self._alpha = self.add_weight(
             shape=(),
             initializer=keras.initializers.Constant(self._initial_alpha),
             trainable=False,
+            # float32 under a mixed policy too: the draw must not depend on it.
+            autocast=False,
             name="alpha",
         )
         self._ops = _internals.backend_namespace()
@@ -103,7 +109,7 @@ class MixUp(SavesSeedState, keras.layers.Layer):
 
     @alpha.setter
     def alpha(self, value):
-        self._alpha.assign(mixing.validate_alpha(value))
+        self._alpha.assign(validation.validate_alpha(value))
 
     @property
     def alpha_variable(self):
@@ -138,7 +144,7 @@ class MixUp(SavesSeedState, keras.layers.Layer):
             self._ops.set_backend("tensorflow")
         try:
             # Keras refuses nested arguments that mix arrays and tensors.
-            inputs = mixing.to_tensors(inputs, backend=self._ops)
+            inputs = to_tensors(inputs, backend=self._ops)
             return super().__call__(inputs, training=training, **kwargs)
         finally:
             if in_tf_data:
@@ -152,7 +158,7 @@ class MixUp(SavesSeedState, keras.layers.Layer):
     # -- on (x, y) batches ----------------------------------------------------
 
     def _mix_data(self, data, training):
-        x, y, sample_weight, repack = mixing.unpack_data(data, name="inputs")
+        x, y, sample_weight, repack = unpack_data(data, name="inputs")
         b = self._ops
         if b.name != keras.backend.backend():
             # A tf.data graph under another backend: the alpha variable and
@@ -164,7 +170,7 @@ class MixUp(SavesSeedState, keras.layers.Layer):
             seed = self.seed_generator
         if training is False:
             alpha = 0.0
-        x, y, sample_weight = mixing.mixup_batch(
+        x, y, sample_weight = mixup_batch(
             x, y, sample_weight,
             seed=seed,
             alpha=alpha,
@@ -189,10 +195,7 @@ class MixUp(SavesSeedState, keras.layers.Layer):
     def _mix_features(self, inputs, training):
         b = self._ops
         inputs = keras.tree.map_structure(
-            lambda t: b.cast(t, self.compute_dtype)
-            if keras.backend.is_float_dtype(keras.backend.standardize_dtype(t.dtype))
-            else t,
-            inputs,
+            lambda t: b.cast(t, self._feature_dtype(t.dtype)), inputs
         )
         if not training:
             return inputs
@@ -216,18 +219,30 @@ class MixUp(SavesSeedState, keras.layers.Layer):
             )
         return scope.mix(self, inputs)
 
+    def _feature_dtype(self, dtype):
+        """Float features and uint8 images take the compute dtype (mixing
+        them in uint8 would round lam to 0 or 1); other integer features
+        (indices) keep theirs."""
+        dtype = keras.backend.standardize_dtype(dtype)
+        if keras.backend.is_float_dtype(dtype) or dtype == "uint8":
+            return self.compute_dtype
+        return dtype
+
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def compute_output_spec(self, inputs, training=None):
         if _is_data(inputs):
-            return super().compute_output_spec(inputs, training=training)
+            # Traced: sparse labels come out one-hot, (B,) -> (B, K), which
+            # `compute_output_shape` (the features' identity) cannot say.
+            # keras.Operation's spec traces `call`; keras.layers.Layer's
+            # would use compute_output_shape.
+            return keras.Operation.compute_output_spec(
+                self, inputs, training=training
+            )
         return keras.tree.map_structure(
             lambda t: keras.KerasTensor(
-                t.shape,
-                dtype=self.compute_dtype
-                if keras.backend.is_float_dtype(t.dtype)
-                else t.dtype,
+                t.shape, dtype=self._feature_dtype(t.dtype)
             ),
             inputs,
         )
@@ -258,7 +273,7 @@ def _is_data(inputs):
     """(x, y[, w]) tuples and dicts with labels are data; the rest features."""
     if isinstance(inputs, tuple):
         return True
-    return isinstance(inputs, dict) and mixing.LABEL_KEY in inputs
+    return isinstance(inputs, dict) and LABEL_KEY in inputs
 
 
 def _in_jax_trace(tensor):

@@ -1,7 +1,12 @@
 """The mathematics of mixup, as small pure functions.
 
 Every entry point (the `MixUp` layer, `mixup_map`, `MixUpModel`, `MixUpGAN`)
-calls these and nothing else does the maths. Each function takes an optional
+calls these and nothing else does the maths: sampling lam and pairs, the
+partner gather, the mix (and its per-example broadcast), the closer-example
+target, label smoothing. What surrounds the maths lives apart: argument
+checks in `validation`, batch structures in `structure`, label preparation
+in `labels`, a whole (x, y, sample_weight) batch in `batch`, the
+nearest-neighbour table in `neighbours`. Each function takes an optional
 `backend` namespace (default: the running Keras backend). The tf.data map
 passes TensorFlow's, so the same code runs on TF ops inside a `tf.data`
 pipeline while Keras itself runs on JAX: the approach of Keras's own
@@ -25,35 +30,23 @@ from keras_mixup import _internals
 # is boosted to alpha + 1 >= 1, where one candidate is accepted with
 # probability >= 0.95, so all 16 are rejected with probability < 1e-20.
 _GAMMA_CANDIDATES = 16
-_INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
-               "uint64", "bool")
 
 
 _ns = _internals.ops_for
-
-
-def is_integer_dtype(dtype):
-    return keras.backend.standardize_dtype(dtype) in _INT_DTYPES
 
 
 # ----------------------------------------------------------------------------
 # Sampling: lam and pairs.
 
 
-def _normal(shape, seed, b):
-    if b.name == "tensorflow":
-        return _tf_philox("normal", shape, seed)
-    return b.random.normal(shape, dtype="float32", seed=seed)
-
-
 def _uniform(shape, seed, b):
     if b.name == "tensorflow":
-        return _tf_philox("uniform", shape, seed)
+        return _tf_philox(shape, seed)
     return b.random.uniform(shape, dtype="float32", seed=seed)
 
 
-def _tf_philox(kind, shape, seed):
-    """`keras.random.normal/uniform` on TensorFlow, with `alg="philox"` named
+def _tf_philox(shape, seed):
+    """`keras.random.uniform` on TensorFlow, with `alg="philox"` named
     explicitly where the function is being compiled with XLA.
 
     Keras leaves TF's `alg="auto_select"`, which under XLA on CPU lowers to
@@ -68,10 +61,10 @@ def _tf_philox(kind, shape, seed):
     import tensorflow as tf
 
     seed = _internals.tf_stateless_seed(seed)
-    fn = tf.random.stateless_normal if kind == "normal" else tf.random.stateless_uniform
     if _in_tf_xla_context():
-        return fn(shape, seed=seed, dtype="float32", alg="philox")
-    return fn(shape, seed=seed, dtype="float32")
+        return tf.random.stateless_uniform(
+            shape, seed=seed, dtype="float32", alg="philox")
+    return tf.random.stateless_uniform(shape, seed=seed, dtype="float32")
 
 
 def _in_tf_xla_context():
@@ -83,15 +76,17 @@ def _in_tf_xla_context():
     return _internals.tf_graph_in_xla_context(tf.compat.v1.get_default_graph())
 
 
-def _log_gamma_plus_one(seed, shape_param, shape, b):
-    """log of Gamma(shape_param + 1) variates, Marsaglia & Tsang (2000)."""
+def _log_gamma_plus_one(shape_param, u_normal, u_accept, b):
+    """log of Gamma(shape_param + 1) variates, Marsaglia & Tsang (2000),
+    from uniforms in [0, 1) with one last axis of candidates each."""
     np_ = b.numpy
     d = shape_param + (1.0 - 1.0 / 3.0)
     c = 1.0 / np_.sqrt(9.0 * d)
-    candidates = tuple(shape) + (_GAMMA_CANDIDATES,)
-    z = _normal(candidates, seed, b)
+    # Standard normals by inversion (as jax.random.normal draws them). U = 0
+    # gives z = -inf, which is rejected as every z < -1/c is (v <= 0).
+    z = math.sqrt(2.0) * b.math.erfinv(2.0 * u_normal - 1.0)
     # 1 - U lies in (0, 1]: its log is finite.
-    log_u = np_.log1p(-_uniform(candidates, seed, b))
+    log_u = np_.log1p(-u_accept)
     d_ = np_.expand_dims(d, -1)
     v = (1.0 + np_.expand_dims(c, -1) * z) ** 3
     positive = v > 0.0
@@ -109,11 +104,43 @@ def _log_gamma_plus_one(seed, shape_param, shape, b):
 
 
 def _log_gamma(seed, alpha, shape, b):
-    """log of Gamma(alpha) variates for alpha > 0, without underflow."""
+    """log of Gamma(alpha) variates for alpha > 0, without underflow:
+    log G(alpha) = log G(alpha + 1) + log(U) / alpha."""
+    if _tf_native_kernels(b):
+        return _tf_native_log_gamma(seed, alpha)
     np_ = b.numpy
-    log_g = _log_gamma_plus_one(seed, alpha, shape, b)
-    log_u = np_.log1p(-_uniform(shape, seed, b))
-    return log_g + log_u / alpha
+    # Every uniform of the draw in one call: each random-number call has a
+    # fixed cost (on JAX's CPU one of more than 16 numbers is a loop of
+    # ~30 us), several times the arithmetic on a batch's few numbers.
+    k = _GAMMA_CANDIDATES
+    u = _uniform(tuple(shape) + (2 * k + 1,), seed, b)
+    log_g = _log_gamma_plus_one(alpha, u[..., :k], u[..., k:2 * k], b)
+    return log_g + np_.log1p(-u[..., 2 * k]) / alpha
+
+
+def _tf_native_kernels(b):
+    """Whether TensorFlow's native stateless Gamma and shuffle kernels can
+    run: TF ops outside an XLA compilation (neither kernel has an XLA
+    implementation). There they replace dozens of small ops (Marsaglia-Tsang
+    with 16 candidates, an argsort) by one kernel each, which is what a
+    tf.data map or a non-XLA tf.function pays for per batch
+    (benchmarks/README.md, "Where the time goes")."""
+    return b.name == "tensorflow" and not _in_tf_xla_context()
+
+
+def _tf_native_log_gamma(seed, alpha):
+    """`_log_gamma` with TF's stateless Gamma kernel (exact, computed in
+    double inside the kernel): one draw of Gamma(alpha + 1) and of
+    Exp(1) = Gamma(1) side by side, log G(alpha) = log G(alpha + 1) - E / alpha
+    (-log U is Exp(1)). Small alphas stay in log space: no underflow."""
+    import tensorflow as tf
+
+    shape_params = tf.stack([alpha + 1.0, tf.ones_like(alpha)])
+    draws = tf.random.stateless_gamma(
+        tf.shape(shape_params), _internals.tf_stateless_seed(seed),
+        alpha=shape_params,
+    )
+    return tf.math.log(draws[0]) - draws[1] / alpha
 
 
 def sample_beta_logit(seed, alpha, shape=(), *, backend=None):
@@ -163,6 +190,14 @@ def sample_permutation(seed, batch_size, *, groups=1, backend=None):
     """
     b = _ns(backend)
     np_ = b.numpy
+    if groups == 1 and _tf_native_kernels(b):
+        # One Fisher-Yates kernel, exactly uniform (no ties between keys).
+        import tensorflow as tf
+
+        return tf.random.experimental.stateless_shuffle(
+            tf.range(batch_size, dtype="int32"),
+            _internals.tf_stateless_seed(seed),
+        )
     if groups == 1:
         keys = _uniform((batch_size,), seed, b)
         return b.cast(np_.argsort(keys), "int32")
@@ -207,28 +242,6 @@ def sample_same_class_permutation(seed, class_ids, *, backend=None):
     order_b = grouped_order()
     # perm[order_a[i]] = order_b[i], as a gather through order_a's inverse.
     return b.cast(np_.take(order_b, np_.argsort(order_a)), "int32")
-
-
-def class_ids_of(y, *, backend=None):
-    """The class of each example from prepared (one-hot/soft) class targets:
-    argmax over the class axis, int32 of shape (B,)."""
-    b = _ns(backend)
-    leaves = keras.tree.flatten(y) if y is not None else []
-    if len(leaves) != 1:
-        raise ValueError(
-            "pairing='same_class' needs one class label per example (a "
-            "single label tensor). Received "
-            + ("no labels." if not leaves else f"{len(leaves)} label tensors.")
-        )
-    t = leaves[0]
-    if len(t.shape) != 2 or t.shape[-1] in (None, 1):
-        raise ValueError(
-            "pairing='same_class' needs class labels: sparse integers of "
-            "shape (batch_size,) with num_classes, or one-hot/soft labels of "
-            f"shape (batch_size, num_classes). Received labels of shape "
-            f"{tuple(t.shape)}."
-        )
-    return b.cast(b.numpy.argmax(t, axis=-1), "int32")
 
 
 def global_permutation(perm, *, backend=None):
@@ -282,7 +295,7 @@ def mix_pair(first, second, lam, *, backend=None):
     b = _ns(backend)
 
     def mix_one(a, t_b):
-        lam_t = _per_example(b.cast(lam, a.dtype), len(a.shape), b)
+        lam_t = per_example(b.cast(lam, a.dtype), len(a.shape), backend=b)
         return t_b + lam_t * (a - t_b)
 
     return keras.tree.map_structure(mix_one, first, second)
@@ -303,7 +316,7 @@ def closer_pair(first, second, lam, *, backend=None):
     first_weighs_more = lam >= 0.5
 
     def pick(a, t_b):
-        keep = _per_example(first_weighs_more, len(a.shape), b)
+        keep = per_example(first_weighs_more, len(a.shape), backend=b)
         return b.numpy.where(keep, a, t_b)
 
     return keras.tree.map_structure(pick, first, second)
@@ -315,10 +328,11 @@ def partners_of(tree, perm, *, backend=None):
     return keras.tree.map_structure(lambda t: partners(t, perm, backend=b), tree)
 
 
-def _per_example(value, rank, b):
-    """A scalar stays; a (B,) value is reshaped to broadcast over rank dims."""
+def per_example(value, rank, *, backend=None):
+    """A scalar stays; a (B,) value is reshaped to broadcast against a
+    tensor of rank `rank` (batch axis first)."""
     if len(value.shape) == 1:
-        return b.numpy.reshape(value, (-1,) + (1,) * (rank - 1))
+        return _ns(backend).numpy.reshape(value, (-1,) + (1,) * (rank - 1))
     return value
 
 
@@ -333,288 +347,8 @@ def smooth_labels(y, label_smoothing, *, backend=None):
     return y * (1.0 - label_smoothing) + label_smoothing / num_classes
 
 
-def _check_label_range(y, num_classes, b):
-    """Sparse labels must lie in [0, num_classes): loudly, in every mode."""
-    message = (
-        f"Sparse labels must be integers in [0, num_classes) = [0, {num_classes})"
-    )
-    if b.name == "tensorflow":
-        import tensorflow as tf
-
-        if tf.executing_eagerly():
-            _raise_if_out_of_range(keras.ops.convert_to_numpy(y), num_classes)
-            return y
-        ok = tf.reduce_all((y >= 0) & (y < num_classes))
-        with tf.control_dependencies([tf.debugging.Assert(ok, [message, y])]):
-            return tf.identity(y)
-    if b.name == "jax":
-        import jax
-
-        if isinstance(y, jax.core.Tracer):
-            # Inside jit: the callback raises when the step runs.
-            jax.debug.callback(_raise_if_out_of_range, y, num_classes)
-            return y
-    _raise_if_out_of_range(keras.ops.convert_to_numpy(y), num_classes)
-    return y
-
-
-def _raise_if_out_of_range(values, num_classes):
-    import numpy as np
-
-    values = np.asarray(values)
-    bad = (values < 0) | (values >= num_classes)
-    if bad.any():
-        raise ValueError(
-            "Sparse labels must be integers in [0, num_classes) = "
-            f"[0, {num_classes}). Received labels with values "
-            f"{sorted(set(values[bad].ravel().tolist()))[:10]}"
-        )
-
-
-def prepare_labels(y, *, num_classes=None, label_smoothing=0.0, backend=None):
-    """Targets that can be mixed: float32, class targets one-hot and smoothed.
-
-    - Integer labels of shape (B,) or (B, 1) are sparse class indices: one-hot
-      encoded with `num_classes` (required: they are never broadcast).
-      Integer labels with a last axis other than 1 and `num_classes`
-      are sparse indices per position, e.g. (B, T) -> (B, T, K); with a last
-      axis equal to `num_classes` (or no `num_classes`) they are multi-hot.
-    - Float labels are one-hot, soft, multi-hot or regression targets and are
-      mixed as they are. With `num_classes`, a class axis must match it.
-    - `label_smoothing` applies to every class target (last axis > 1) and is
-      refused for targets without a class axis.
-    """
-    b = _ns(backend)
-    rank = len(y.shape)
-    if rank == 0:
-        raise ValueError(
-            "Expected labels with a batch axis first, of shape (batch_size, ...)."
-            f" Received labels of shape {tuple(y.shape)} (rank 0)."
-        )
-    last = y.shape[-1] if rank > 1 else None
-    if is_integer_dtype(y.dtype) and keras.backend.standardize_dtype(
-        y.dtype
-    ) != "bool":
-        sparse = rank == 1 or last == 1 or (
-            num_classes is not None and last is not None and last != num_classes
-        )
-        if sparse:
-            if num_classes is None:
-                raise ValueError(
-                    "Sparse integer labels need `num_classes` to be one-hot "
-                    "encoded before mixing (mixing class indices, or "
-                    "broadcasting them to (batch_size, batch_size), would be "
-                    f"wrong). Received labels of shape {tuple(y.shape)} and "
-                    f"dtype {keras.backend.standardize_dtype(y.dtype)} with "
-                    "num_classes=None. Pass `num_classes=K`, or one-hot "
-                    "encode the labels."
-                )
-            if last == 1:
-                y = b.numpy.squeeze(y, -1)
-            y = _check_label_range(y, num_classes, b)
-            valid = b.numpy.logical_and(y >= 0, y < num_classes)
-            y = b.nn.one_hot(y, num_classes, dtype="float32")
-            # Where no error can be raised (XLA drops graph assertions), an
-            # out-of-range label gets NaN targets, hence a NaN loss: loud,
-            # never an all-zeros row that trains silently wrong.
-            y = b.numpy.where(b.numpy.expand_dims(valid, -1), y, float("nan"))
-            return smooth_labels(y, label_smoothing, backend=b)
-    y = b.cast(y, "float32")
-    if num_classes is not None and last is not None and last not in (
-        1, num_classes
-    ):
-        raise ValueError(
-            f"Expected labels with a class axis of size num_classes="
-            f"{num_classes} (one-hot or soft), or sparse integer labels of "
-            f"shape (batch_size,). Received float labels of shape "
-            f"{tuple(y.shape)}."
-        )
-    if label_smoothing:
-        if last is None or last == 1:
-            raise ValueError(
-                "`label_smoothing` applies to class targets (one-hot, soft or "
-                "sparse labels with num_classes). Received label_smoothing="
-                f"{label_smoothing} with targets of shape {tuple(y.shape)}, "
-                "which have no class axis (regression or binary targets)."
-            )
-        y = smooth_labels(y, label_smoothing, backend=b)
-    return y
-
-
-def to_tensors(tree, *, backend=None):
-    """Convert every array of a nested structure to the backend's tensors."""
-    b = _ns(backend)
-    return keras.tree.map_structure(
-        lambda t: None if t is None else b.convert_to_tensor(t), tree
-    )
-
-
-def prepare_inputs(tree, dtype, *, backend=None):
-    """Cast every input tensor (uint8 images included) to `dtype`."""
-    b = _ns(backend)
-    return keras.tree.map_structure(lambda t: b.cast(t, dtype), tree)
-
-
-def batch_size_of(tree, *, backend=None, name="inputs"):
-    """The (static if known, else dynamic) batch size of a nested structure."""
-    b = _ns(backend)
-    leaves = keras.tree.flatten(tree)
-    if not leaves:
-        raise ValueError(f"Expected at least one tensor in `{name}`. Received {tree}.")
-    for t in leaves:
-        if len(t.shape) == 0:
-            raise ValueError(
-                f"Expected every tensor in `{name}` to have a batch axis first. "
-                f"Received a scalar (shape ()) in {name}."
-            )
-    return b.shape(leaves[0])[0]
-
-
-def check_same_batch(tensors_by_name, *, backend=None):
-    """Every tensor of every named structure shares the batch size.
-
-    Static sizes are compared at trace time; unknown (tf.data) sizes are
-    asserted when the graph runs.
-    """
-    b = _ns(backend)
-    named = [
-        (name, t)
-        for name, tree in tensors_by_name.items()
-        if tree is not None
-        for t in keras.tree.flatten(tree)
-    ]
-    ref_name, ref = named[0]
-    dynamic = []
-    for name, t in named[1:]:
-        if len(t.shape) == 0:
-            raise ValueError(
-                f"Expected `{name}` to have a batch axis first. "
-                f"Received a scalar (shape ())."
-            )
-        n_ref, n = ref.shape[0], t.shape[0]
-        if n_ref is not None and n is not None:
-            if n_ref != n:
-                raise ValueError(
-                    f"Expected `{name}` to have the same batch size as "
-                    f"`{ref_name}`. Received {ref_name} with batch size {n_ref} "
-                    f"(shape {tuple(ref.shape)}) and {name} with batch size {n} "
-                    f"(shape {tuple(t.shape)})."
-                )
-        else:
-            dynamic.append((name, t))
-    if dynamic and b.name == "tensorflow":
-        import tensorflow as tf
-
-        if not tf.executing_eagerly():
-            ref_n = tf.shape(ref)[0]
-            for name, t in dynamic:
-                tf.debugging.assert_equal(
-                    tf.shape(t)[0], ref_n,
-                    message=f"Expected `{name}` to have the same batch size as "
-                    f"`{ref_name}`.",
-                )
-
-
-def validate_alpha(alpha, name="alpha"):
-    """A float alpha >= 0, finite; raises ValueError naming the argument."""
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
-        try:
-            import numpy as np
-
-            if isinstance(alpha, np.generic) and np.issubdtype(
-                alpha.dtype, np.number
-            ):
-                alpha = float(alpha)
-            else:
-                raise TypeError
-        except TypeError:
-            raise ValueError(
-                f"Argument `{name}` must be a non-negative finite number. "
-                f"Received: {name}={alpha!r} (of type {type(alpha).__name__})"
-            ) from None
-    if not math.isfinite(alpha) or alpha < 0:
-        raise ValueError(
-            f"Argument `{name}` must be a non-negative finite number "
-            f"(0 means no mixing). Received: {name}={alpha}"
-        )
-    return float(alpha)
-
-
-def validate_options(*, per_sample, num_classes, label_smoothing, seed):
-    """The options every entry point takes, validated, as a tuple."""
-    if not isinstance(per_sample, bool):
-        raise ValueError(
-            "Argument `per_sample` must be a bool. "
-            f"Received: per_sample={per_sample!r}"
-        )
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ValueError(
-            f"Argument `seed` must be an int or None. Received: seed={seed!r}"
-        )
-    return (per_sample, validate_num_classes(num_classes),
-            validate_label_smoothing(label_smoothing), seed)
-
-
-def validate_num_classes(num_classes):
-    if num_classes is None:
-        return None
-    import numpy as np
-
-    if isinstance(num_classes, bool) or not isinstance(
-        num_classes, (int, np.integer)
-    ) or num_classes < 1:
-        raise ValueError(
-            "Argument `num_classes` must be a positive integer or None. "
-            f"Received: num_classes={num_classes!r}"
-        )
-    return int(num_classes)
-
-
-def validate_label_smoothing(label_smoothing):
-    if isinstance(label_smoothing, bool) or not isinstance(
-        label_smoothing, (int, float)
-    ) or not (0.0 <= label_smoothing < 1.0):
-        raise ValueError(
-            "Argument `label_smoothing` must be a number in [0, 1). "
-            f"Received: label_smoothing={label_smoothing!r}"
-        )
-    return float(label_smoothing)
-
-
-def validate_pairing(pairing):
-    """"random" (the paper) or "same_class"; ValueError naming the argument."""
-    if pairing not in PAIRINGS:
-        raise ValueError(
-            f"Argument `pairing` must be one of {PAIRINGS} (a random "
-            "permutation of the batch, or one within each class). For "
-            "nearest-neighbour pairs, which need the whole training set, use "
-            "keras_mixup.nearest_neighbours and "
-            f"keras_mixup.neighbour_mixup_dataset. Received: pairing={pairing!r}"
-        )
-    return pairing
-
-
-def validate_target(target):
-    """"mixed" (the paper) or "closer"; ValueError naming the argument."""
-    if target not in TARGETS:
-        raise ValueError(
-            f"Argument `target` must be one of {TARGETS} (the mixed labels, "
-            "or the label of the example with the larger weight). "
-            f"Received: target={target!r}"
-        )
-    return target
-
-
-# "random": a permutation of the batch (the paper, "AC + RP" in Table 5);
-# "same_class": a permutation within each class of the batch ("SC + RP").
-PAIRINGS = ("random", "same_class")
-# "mixed": lam * y_i + (1 - lam) * y_j (the paper); "closer": y_i where
-# lam >= 0.5 else y_j (Table 5's "mix inputs only").
-TARGETS = ("mixed", "closer")
-
-
 # ----------------------------------------------------------------------------
-# A whole batch: inputs, labels and sample weights with one draw.
+# One draw for a batch, and mixing only where alpha > 0.
 
 
 def draw(seed, alpha, batch_size, *, per_sample=False, groups=1,
@@ -640,145 +374,6 @@ def draw(seed, alpha, batch_size, *, per_sample=False, groups=1,
     return lam, perm
 
 
-def mixup_batch(
-    x,
-    y=None,
-    sample_weight=None,
-    *,
-    seed,
-    alpha,
-    per_sample=False,
-    num_classes=None,
-    label_smoothing=0.0,
-    pairing="random",
-    target="mixed",
-    dtype="float32",
-    groups=1,
-    backend=None,
-):
-    """Mix a batch the way every entry point does. Returns (x, y, sample_weight).
-
-    Inputs (any nested structure, any rank) are cast to `dtype` (integer
-    images included); labels become float32 targets (see `prepare_labels`);
-    sample weights become float32. All three use the same lam and pairs.
-    `alpha` may be a Python number (0 skips mixing entirely) or a scalar
-    tensor/variable (alpha == 0 then selects the unmixed batch, so ERM stays
-    bit-identical).
-
-    pairing: "random" pairs each example with a random permutation of the
-        batch; "same_class" with a random permutation within its class (the
-        class is the argmax of the prepared label).
-    target: "mixed" mixes labels and sample weights like the inputs;
-        "closer" gives each mixed input the label and sample weight of the
-        example with the larger weight (lam >= 0.5: the example itself).
-    """
-    b = _ns(backend)
-    check_same_batch({"x": x, "y": y, "sample_weight": sample_weight}, backend=b)
-    x = prepare_inputs(x, dtype, backend=b)
-    if y is not None:
-        y = keras.tree.map_structure(
-            lambda t: prepare_labels(
-                t, num_classes=num_classes, label_smoothing=label_smoothing,
-                backend=b,
-            ),
-            y,
-        )
-    if sample_weight is not None:
-        sample_weight = keras.tree.map_structure(
-            lambda t: b.cast(t, "float32"), sample_weight
-        )
-    class_ids = class_ids_of(y, backend=b) if pairing == "same_class" else None
-    batch = (x, y, sample_weight)
-    present = tuple(part for part in batch if part is not None)
-    is_input = tuple(part is x for part in batch if part is not None)
-
-    def mix_present(lam, perm):
-        return tuple(
-            mix(part, lam, perm, backend=b) if inputs or target == "mixed"
-            else closer(part, lam, perm, backend=b)
-            for inputs, part in zip(is_input, present)
-        )
-
-    if isinstance(alpha, (int, float)):
-        if alpha > 0:
-            lam, perm = draw(seed, alpha, batch_size_of(x, backend=b),
-                             per_sample=per_sample, groups=groups,
-                             class_ids=class_ids, backend=b)
-            present = mix_present(lam, perm)
-    else:
-        # Draw outside the cond: the seed's state update must not happen in
-        # a branch (on JAX it would leak a tracer).
-        lam, perm = draw(seed, alpha, batch_size_of(x, backend=b),
-                         per_sample=per_sample, groups=groups,
-                         class_ids=class_ids, backend=b)
-        present = mix_where(b.cast(alpha, "float32") > 0.0, present, lam, perm,
-                            mixed=lambda: mix_present(lam, perm), backend=b)
-    parts = iter(present)
-    return tuple(next(parts) if part is not None else None for part in batch)
-
-
-def mixup_pairs(
-    first,
-    second,
-    *,
-    seed,
-    alpha,
-    per_sample=False,
-    num_classes=None,
-    label_smoothing=0.0,
-    target="mixed",
-    dtype="float32",
-    backend=None,
-):
-    """Mix row i of batch `first` with row i of batch `second` (pairs chosen
-    elsewhere, e.g. nearest neighbours): the maths of `mixup_batch` with the
-    partner batch given instead of drawn as a permutation.
-
-    `first` and `second` are (x, y) or (x, y, sample_weight) of the same
-    structure and batch size. Returns the same tuple structure, mixed.
-    """
-    b = _ns(backend)
-    if not (isinstance(first, tuple) and isinstance(second, tuple)
-            and len(first) == len(second) and len(first) in (2, 3)):
-        raise ValueError(
-            "Expected `first` and `second` as (x, y) or (x, y, sample_weight) "
-            "tuples of the same length. Received "
-            f"{type(first).__name__} of length {_length(first)} and "
-            f"{type(second).__name__} of length {_length(second)}."
-        )
-
-    def prepare(part):
-        x, y, *weights = part
-        x = prepare_inputs(x, dtype, backend=b)
-        y = keras.tree.map_structure(
-            lambda t: prepare_labels(
-                t, num_classes=num_classes, label_smoothing=label_smoothing,
-                backend=b,
-            ),
-            y,
-        )
-        weights = [keras.tree.map_structure(lambda t: b.cast(t, "float32"), w)
-                   for w in weights]
-        return (x, y, *weights)
-
-    first, second = prepare(first), prepare(second)
-    check_same_batch({"first": first, "second": second}, backend=b)
-    if isinstance(alpha, (int, float)) and alpha == 0:
-        return first
-    lam = sample_lambda(
-        seed, alpha, (batch_size_of(first[0], backend=b),) if per_sample else (),
-        backend=b,
-    )
-    label_mix = mix_pair if target == "mixed" else closer_pair
-    return (mix_pair(first[0], second[0], lam, backend=b),) + tuple(
-        label_mix(a, c, lam, backend=b) for a, c in zip(first[1:], second[1:])
-    )
-
-
-def _length(value):
-    return len(value) if isinstance(value, (tuple, list)) else "-"
-
-
 def mix_where(mixing_on, tree, lam, perm, *, mixed=None, backend=None):
     """`mix(tree, lam, perm)` (or `mixed()`, a structure like `tree`) where
     the scalar `mixing_on` holds, else `tree` bit for bit (alpha == 0 under a
@@ -796,176 +391,3 @@ def mix_where(mixing_on, tree, lam, perm, *, mixed=None, backend=None):
             lambda m, t: b.numpy.where(mixing_on, m, t), mixed(), tree,
         )
     return b.cond(mixing_on, mixed, lambda: tree)
-
-
-# ----------------------------------------------------------------------------
-# Nearest-neighbour pairs (Table 5's "KNN"): a table over the training set.
-
-
-def nearest_neighbours(x, k=200, *, labels=None, chunk_size=1024):
-    """The k nearest neighbours of every example of a training set.
-
-    Squared Euclidean distance between flattened inputs, brute force in
-    chunks of `chunk_size` query rows with keras.ops (on the accelerator
-    when there is one). An example is never its own neighbour (identical
-    copies of it are). Row i lists neighbours from nearest to farthest;
-    ties go to the lower index.
-
-    Args:
-        x: array of shape (n, ...), the training inputs.
-        k: neighbours per example (the paper: 200).
-        labels: optional int array of shape (n,): then neighbours are searched
-            within each example's class ("SC + KNN"); without, over all
-            examples ("AC + KNN"). Each class needs more than k examples.
-        chunk_size: query rows per distance block (memory: chunk_size * n
-            floats).
-
-    Returns:
-        int32 numpy array of shape (n, k): indices into x.
-    """
-    import numpy as np
-
-    x = np.asarray(keras.ops.convert_to_numpy(x)) if not isinstance(
-        x, np.ndarray) else x
-    if x.ndim < 2 or x.shape[0] < 2:
-        raise ValueError(
-            "Argument `x` must be an array of shape (n, ...) with n >= 2 "
-            f"examples. Received: x of shape {x.shape}"
-        )
-    n = x.shape[0]
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(
-            f"Argument `k` must be a positive integer. Received: k={k!r}"
-        )
-    if isinstance(chunk_size, bool) or not isinstance(
-        chunk_size, (int, np.integer)
-    ) or chunk_size < 1:
-        raise ValueError(
-            "Argument `chunk_size` must be a positive integer. "
-            f"Received: chunk_size={chunk_size!r}"
-        )
-    flat = x.reshape(n, -1).astype(np.float32)
-    if labels is None:
-        if k >= n:
-            raise ValueError(
-                f"Argument `k` must be smaller than the number of examples "
-                f"({n}): an example is not its own neighbour. Received: k={k}"
-            )
-        return _neighbours_within(flat, k, chunk_size)
-    labels = np.asarray(keras.ops.convert_to_numpy(labels))
-    if labels.shape != (n,) or labels.dtype.kind not in "iu":
-        raise ValueError(
-            f"Argument `labels` must be integer class labels of shape ({n},), "
-            f"one per example of `x`. Received: labels of shape "
-            f"{labels.shape} and dtype {labels.dtype}"
-        )
-    classes, counts = np.unique(labels, return_counts=True)
-    if counts.min() <= k:
-        raise ValueError(
-            f"Argument `k` must be smaller than every class's number of "
-            f"examples for same-class neighbours. Received: k={k}, and class "
-            f"{classes[counts.argmin()]} has {counts.min()} examples."
-        )
-    table = np.empty((n, k), dtype=np.int32)
-    for c in classes:
-        members = np.flatnonzero(labels == c)
-        table[members] = members[_neighbours_within(flat[members], k,
-                                                    chunk_size)]
-    return table
-
-
-def _neighbours_within(flat, k, chunk_size):
-    """k nearest rows of `flat` for every row (itself excluded), as numpy."""
-    import numpy as np
-
-    ops = keras.ops
-    # Centred: distances are unchanged and ||a||^2 + ||b||^2 - 2ab loses
-    # less to cancellation in float32.
-    flat = flat - flat.mean(axis=0, keepdims=True)
-    n = flat.shape[0]
-    data = ops.convert_to_tensor(flat)
-    sq_norms = ops.sum(data * data, axis=1)
-    out = []
-    for start in range(0, n, chunk_size):
-        stop = min(start + chunk_size, n)
-        query = data[start:stop]
-        distances = (
-            ops.expand_dims(sq_norms[start:stop], 1)
-            + ops.expand_dims(sq_norms, 0)
-            - 2.0 * ops.matmul(query, ops.transpose(data))
-        )
-        rows = np.arange(stop - start)
-        is_self = ops.convert_to_tensor(
-            (rows[:, None] + start) == np.arange(n)[None, :]
-        )
-        distances = ops.where(is_self, float("inf"), distances)
-        _, indices = ops.top_k(-distances, k)
-        out.append(ops.convert_to_numpy(indices).astype(np.int32))
-    return np.concatenate(out, axis=0)
-
-
-# Keys of `keras.layers.MixUp`'s dict form that are not model inputs.
-LABEL_KEY = "labels"
-SAMPLE_WEIGHT_KEYS = ("sample_weight", "sample_weights")
-_UNMIXABLE_KEYS = ("bounding_boxes", "segmentation_masks")
-
-
-def unpack_data(data, *, name="data"):
-    """Split a batch into (x, y, sample_weight, repack).
-
-    Accepts Keras's (x, y) and (x, y, sample_weight) tuples and dicts with a
-    "labels" key such as `keras.layers.MixUp`'s {"images": ..., "labels": ...};
-    `repack(x, y, sample_weight)` rebuilds the caller's structure.
-    """
-    if isinstance(data, dict):
-        if LABEL_KEY not in data:
-            raise ValueError(
-                f'Expected `{name}` as (x, y), (x, y, sample_weight) or a dict '
-                f'with a "labels" key. Received a dict with keys '
-                f"{sorted(data)}."
-            )
-        refused = [k for k in _UNMIXABLE_KEYS if k in data]
-        if refused:
-            raise ValueError(
-                f"mixup blends whole examples and has no meaning for {refused}. "
-                f"Received `{name}` with keys {sorted(data)}; remove {refused} "
-                "or use a detection/segmentation-aware augmentation."
-            )
-        weight_keys = [k for k in SAMPLE_WEIGHT_KEYS if k in data]
-        input_keys = [
-            k for k in data if k != LABEL_KEY and k not in SAMPLE_WEIGHT_KEYS
-        ]
-        if not input_keys:
-            raise ValueError(
-                f"Expected `{name}` to hold inputs besides labels and sample "
-                f"weights. Received a dict with keys {sorted(data)}."
-            )
-        single = len(input_keys) == 1
-        x = data[input_keys[0]] if single else {k: data[k] for k in input_keys}
-        sw = data[weight_keys[0]] if weight_keys else None
-
-        def repack(x, y, sw):
-            out = dict(data)
-            out.update({input_keys[0]: x} if single else x)
-            out[LABEL_KEY] = y
-            if weight_keys:
-                out[weight_keys[0]] = sw
-            return out
-
-        return x, data[LABEL_KEY], sw, repack
-    if isinstance(data, (tuple, list)) and len(data) in (2, 3):
-        kind = type(data)
-
-        def repack(x, y, sw):
-            return kind((x, y) if len(data) == 2 else (x, y, sw))
-
-        return data[0], data[1], data[2] if len(data) == 3 else None, repack
-    received = (
-        f"a {type(data).__name__} of length {len(data)}"
-        if isinstance(data, (tuple, list))
-        else f"{type(data).__name__}"
-    )
-    raise ValueError(
-        f'Expected `{name}` as (x, y), (x, y, sample_weight) or a dict with a '
-        f'"labels" key. Received {received}.'
-    )

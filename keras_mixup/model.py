@@ -6,6 +6,8 @@ import keras
 
 from keras_mixup import _internals
 from keras_mixup import mixing
+from keras_mixup.labels import is_integer_dtype
+from keras_mixup.labels import prepare_labels
 from keras_mixup import scope as mixup_scope
 from keras_mixup.layer import mixup_layers_of
 
@@ -141,11 +143,6 @@ class MixUpModel(keras.Model):
             optimizer=optimizer, loss=loss, loss_weights=loss_weights, **kwargs
         )
 
-    # Keras recompiles a loaded model through these when `compile` is
-    # overridden; the saved losses are MixedLoss already.
-    def get_compile_config(self):
-        return super().get_compile_config()
-
     def compile_from_config(self, config):
         # Keras's own refuses models with a custom compile(); this is its
         # logic, through our compile.
@@ -227,7 +224,7 @@ class MixedLoss(keras.losses.Loss):
         sparse = _is_sparse_labels(y_true, y_pred)
         if sparse and not _is_sparse_loss(self.loss):
             # The loss wants class targets: the model's output gives K.
-            y_true = mixing.prepare_labels(
+            y_true = prepare_labels(
                 y_true, num_classes=y_pred.shape[-1],
                 label_smoothing=label_smoothing,
             )
@@ -261,10 +258,7 @@ class MixedLoss(keras.losses.Loss):
         loss_b = self.loss.call(y_b, y_pred)
         if target == "closer":
             return mixing.closer_pair(loss_a, loss_b, lam)
-        lam = keras.ops.cast(lam, loss_a.dtype)
-        if len(lam.shape) == 1:
-            lam = keras.ops.reshape(lam, (-1,) + (1,) * (len(loss_a.shape) - 1))
-        return lam * loss_a + (1.0 - lam) * loss_b
+        return mixing.mix_pair(loss_a, loss_b, lam)
 
     def get_config(self):
         return {
@@ -276,7 +270,7 @@ class MixedLoss(keras.losses.Loss):
 
 def _is_sparse_labels(y_true, y_pred):
     """Integer class indices: shape y_pred.shape[:-1] (or with a trailing 1)."""
-    if not mixing.is_integer_dtype(y_true.dtype):
+    if not is_integer_dtype(y_true.dtype):
         return False
     classes = y_pred.shape[-1]
     if classes is None or classes == 1:

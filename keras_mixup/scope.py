@@ -22,6 +22,7 @@ import threading
 import keras
 
 from keras_mixup import mixing
+from keras_mixup.structure import batch_size_of
 
 _local = threading.local()
 
@@ -73,7 +74,7 @@ class MixUpScope:
         else:
             self.index_of(layer)
             active = ops.convert_to_tensor(True)
-        batch_size = mixing.batch_size_of(features, name="features")
+        batch_size = batch_size_of(features, name="features")
         lam, perm = mixing.draw(
             layer.seed_generator,
             alpha,

@@ -8,7 +8,6 @@ both backends (the suite runs once per backend).
 import keras
 import numpy as np
 import pytest
-from keras.src.utils import backend_utils
 from scipy import stats
 
 from tests.helpers import (
@@ -23,9 +22,10 @@ from tests.helpers import (
     tf_dataset,
 )
 from keras_mixup import mixing, mixup_map
+from keras_mixup._internals import backend_namespace
 
 tf = pytest.importorskip("tensorflow")
-TF = backend_utils.DynamicBackend("tensorflow")
+TF = backend_namespace("tensorflow")
 K = 3
 
 

@@ -23,6 +23,9 @@ from tests.helpers import (
     to_numpy,
 )
 from keras_mixup import mixing
+from keras_mixup.batch import mixup_batch
+from keras_mixup.batch import mixup_pairs
+from keras_mixup.structure import to_tensors
 from keras_mixup import scope as mixup_scope
 
 tf = pytest.importorskip("tensorflow")
@@ -107,10 +110,10 @@ def test_mixup_batch_same_class_mixes_inputs_within_class(mode, sparse):
     gen = keras.random.SeedGenerator(11)
 
     def fn(x, y, sw):
-        return mixing.mixup_batch(x, y, sw, seed=gen, alpha=1.0, num_classes=K,
+        return mixup_batch(x, y, sw, seed=gen, alpha=1.0, num_classes=K,
                                   pairing="same_class")
 
-    xo, yo, swo = run(mode, fn, *mixing.to_tensors((x, y, sw)), stateful=(gen,))
+    xo, yo, swo = run(mode, fn, *to_tensors((x, y, sw)), stateful=(gen,))
     lam, perm = check_mixed(xo, (yo, swo), x, (np_one_hot(CLASSES, K), sw),
                             per_sample=False)
     assert_within_class_permutation(perm, CLASSES)
@@ -143,12 +146,12 @@ def test_same_class_needs_class_labels():
     gen = keras.random.SeedGenerator(1)
     x = keras.ops.zeros((4, 2))
     with pytest.raises(ValueError, match="pairing='same_class'.*no labels"):
-        mixing.mixup_batch(x, seed=gen, alpha=1.0, pairing="same_class")
+        mixup_batch(x, seed=gen, alpha=1.0, pairing="same_class")
     with pytest.raises(ValueError, match=r"pairing='same_class'.*shape \(4, 1\)"):
-        mixing.mixup_batch(x, keras.ops.zeros((4, 1)), seed=gen, alpha=1.0,
+        mixup_batch(x, keras.ops.zeros((4, 1)), seed=gen, alpha=1.0,
                            pairing="same_class")
     with pytest.raises(ValueError, match="2 label tensors"):
-        mixing.mixup_batch(x, (keras.ops.zeros((4, 3)), keras.ops.zeros((4, 3))),
+        mixup_batch(x, (keras.ops.zeros((4, 3)), keras.ops.zeros((4, 3))),
                            seed=gen, alpha=1.0, pairing="same_class")
 
 
@@ -169,12 +172,12 @@ def test_closer_target_is_the_label_of_the_heavier_example(mode, per_sample):
     gen = keras.random.SeedGenerator(13)
 
     def fn(x, y, sw):
-        return mixing.mixup_batch(x, y, sw, seed=gen, alpha=1.0, num_classes=K,
+        return mixup_batch(x, y, sw, seed=gen, alpha=1.0, num_classes=K,
                                   label_smoothing=eps, target="closer",
                                   per_sample=per_sample)
 
     for _ in range(3):  # several draws: both sides of lam = 0.5 get seen
-        xo, yo, swo = run(mode, fn, *mixing.to_tensors((x, labels, sw)),
+        xo, yo, swo = run(mode, fn, *to_tensors((x, labels, sw)),
                           stateful=(gen,))
         lam, perm = read_draw_from_identity(xo["probe"])
         lam = np.broadcast_to(lam, (b,)) if np.ndim(lam) else lam
@@ -426,7 +429,7 @@ def test_neighbour_pairs_validate_their_arguments():
 def test_mixup_pairs_alpha_zero_is_the_first_batch_unmixed():
     a = (keras.ops.ones((3, 2)), keras.ops.convert_to_tensor(np.array([0, 1, 2])))
     c = (keras.ops.zeros((3, 2)), keras.ops.convert_to_tensor(np.array([2, 2, 2])))
-    x, y = to_numpy(mixing.mixup_pairs(a, c, seed=keras.random.SeedGenerator(1),
+    x, y = to_numpy(mixup_pairs(a, c, seed=keras.random.SeedGenerator(1),
                                        alpha=0.0, num_classes=3))
     np.testing.assert_array_equal(x, np.ones((3, 2)))
     np.testing.assert_array_equal(y, np.eye(3))
