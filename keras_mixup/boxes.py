@@ -114,7 +114,8 @@ def sample_boxes(seed, lam, sizes, *, minmax=None, backend=None):
     """
     b = _ns(backend)
     np_ = b.numpy
-    shape = tuple(lam.shape) + (2,)
+    # Dynamic where unknown (a tf.data batch of unknown size).
+    shape = tuple(b.shape(lam)) + (2,)
     size_f = _as_float(sizes, b)
     size_i = b.cast(size_f, "int32")
     if minmax is None:
@@ -341,11 +342,15 @@ def _positive(alpha, shape, b):
     return b.numpy.broadcast_to(b.cast(alpha, "float32") > 0.0, shape)
 
 
-def apply(t, partner, the_draw, sizes, axes, *, backend=None):
+def apply(t, partner, the_draw, sizes, axes, *, mixup=True, backend=None):
     """One tensor mixed by a draw: the partner's box pasted where CutMix
-    mixed, the mixup where mixup did, the tensor itself elsewhere."""
+    mixed, the mixup where mixup did, the tensor itself elsewhere.
+    `mixup=False` (the draw has mixup off everywhere: CutMix alone) only
+    pastes, so integer tensors are never blended."""
     b = _ns(backend)
     mask = box_mask(the_draw["starts"], the_draw["ends"], sizes, backend=b)
+    if not mixup:
+        return paste(t, partner, mask, axes, backend=b)
     return paste_or_mix(t, partner, mask, the_draw["lam"],
                         the_draw["mixup_on"], axes, backend=b)
 
