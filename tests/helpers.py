@@ -4,7 +4,7 @@ Import them as `from tests.helpers import ...`: pyproject's pytest
 `pythonpath = ["."]` puts the repository root on sys.path for `pytest` and
 `python -m pytest` alike.
 
-The suite runs once per backend (KERAS_BACKEND=tensorflow, then jax), each in
+The suite runs once per backend (KERAS_BACKEND=tensorflow, jax, torch), each in
 its own process. `compiled` and `run` hide the per-backend way of compiling a
 function that uses Keras variables and seed generators:
 
@@ -13,6 +13,8 @@ function that uses Keras variables and seed generators:
 - JAX: `jax.jit` of a stateless wrapper: every variable's value is threaded
   through `keras.StatelessScope` and the new values are assigned back after
   the call, so a SeedGenerator's stream advances exactly as it does eagerly.
+- PyTorch: `torch.compile(fn, backend="aot_eager")`; variables are updated
+  in place.
 """
 
 import math
@@ -76,6 +78,15 @@ def compiled(fn, *stateful):
             return out
 
         return call
+    if BACKEND == "torch":
+        import torch
+
+        # torch.compile as Keras's jit_compile=True does: Dynamo captures the
+        # graph (guards, in-place variable updates) and AOTAutograd
+        # functionalizes it. "aot_eager" runs the captured graph without
+        # Inductor's C++ code generation, torch's own part, which costs tens
+        # of seconds per graph on a 2-core CPU. Variables update in place.
+        return torch.compile(fn, backend="aot_eager")
     raise NotImplementedError(f"No compiled mode for backend {BACKEND}")
 
 
@@ -276,3 +287,250 @@ def assert_lam_ks_within(lam, alpha):
     assert p > P_MIN, f"KS in lam space on [{LAM_LO}, {LAM_HI}): p={p:.2e}, alpha={alpha}"
 
 
+
+
+# ----------------------------------------------------------------------------
+# The contract every mixing layer keeps, in the spirit of Keras's own
+# `run_layer_test` (keras/src/testing/test_case.py): weights, symbolic call and
+# output spec, serialization, saving, mixed precision.
+
+MIXED_POLICIES = ("mixed_float16", "mixed_bfloat16")
+
+
+def _float_or_uint8(dtype):
+    dtype = keras.backend.standardize_dtype(dtype)
+    return keras.backend.is_float_dtype(dtype) or dtype == "uint8"
+
+
+def _contract_batch(input_shapes, input_dtypes, num_classes, seed=0):
+    """(x, y, sample_weight) in numpy: x as `input_shapes` (a shape or a dict
+    of shapes, batch first), y sparse class ids, weights in [0.5, 2)."""
+    rng = np.random.default_rng(seed)
+
+    def leaf(shape, dtype):
+        if keras.backend.standardize_dtype(dtype) == "uint8":
+            return rng.integers(0, 256, size=shape).astype("uint8")
+        return rng.normal(size=shape).astype(dtype)
+
+    if isinstance(input_shapes, dict):
+        x = {k: leaf(shape, input_dtypes[k]) for k, shape in input_shapes.items()}
+    else:
+        x = leaf(input_shapes, input_dtypes)
+    b = keras.tree.flatten(x)[0].shape[0]
+    y = rng.integers(0, num_classes, size=(b,)).astype("int32")
+    sample_weight = rng.uniform(0.5, 2.0, size=(b,)).astype("float32")
+    return x, y, sample_weight
+
+
+def _symbolic(tree):
+    """KerasTensors like the numpy leaves of `tree`, batch dimension None."""
+    return keras.tree.map_structure(
+        lambda t: keras.KerasTensor((None,) + t.shape[1:], dtype=str(t.dtype)),
+        tree,
+    )
+
+
+def _assert_specs(got, want, what):
+    """Same structure, shapes (None matches any size) and dtypes."""
+    keras.tree.assert_same_structure(got, want)
+    for g, w in zip(keras.tree.flatten(got), keras.tree.flatten(want)):
+        g_shape, w_shape = tuple(g.shape), tuple(w.shape)
+        assert len(g_shape) == len(w_shape) and all(
+            a is None or b is None or a == b for a, b in zip(g_shape, w_shape)
+        ), f"{what}: shape {g_shape}, expected {w_shape}"
+        g_dtype = keras.backend.standardize_dtype(g.dtype)
+        w_dtype = keras.backend.standardize_dtype(w.dtype)
+        assert g_dtype == w_dtype, f"{what}: dtype {g_dtype}, expected {w_dtype}"
+
+
+def _seed_states(layer):
+    return [v for v in layer.non_trainable_variables if v.name == "seed_generator_state"]
+
+
+def _assert_weights(layer, alpha, variables_before=None):
+    """No trainable weights; one non-trainable float32 scalar weight, alpha;
+    besides it only the seed state (one SeedGenerator), nothing else."""
+    assert layer.built, "a mixing layer has no shape-dependent weights"
+    assert layer.trainable_weights == []
+    names = [w.name for w in layer.non_trainable_weights]
+    assert names == ["alpha"], f"non-trainable weights {names}, expected ['alpha']"
+    (alpha_weight,) = layer.non_trainable_weights
+    assert tuple(alpha_weight.shape) == ()
+    assert keras.backend.standardize_dtype(alpha_weight.dtype) == "float32"
+    assert float(keras.ops.convert_to_numpy(alpha_weight.value)) == np.float32(alpha)
+    states = _seed_states(layer)
+    assert len(states) == 1, f"{len(states)} seed generators, expected 1"
+    paths = [v.path for v in layer.variables]
+    assert paths == [alpha_weight.path, states[0].path], (
+        f"variables {paths}: expected alpha and the seed state only")
+    if variables_before is not None:
+        # No variable appeared (e.g. a TF-side seed generator for tf.data
+        # under JAX must stay untracked, or saving would break).
+        assert [id(v) for v in layer.variables] == variables_before
+
+
+def _layer_output_specs(layer, x, sample_weight, num_classes):
+    """The specs a call on (x, y, sample_weight) must return: inputs in the
+    compute dtype (uint8 images too), labels (B, K) and weights float32."""
+    dtype = layer.compute_dtype
+    b = keras.tree.flatten(x)[0].shape[0]
+    x_spec = keras.tree.map_structure(
+        lambda t: keras.KerasTensor(t.shape, dtype=dtype if _float_or_uint8(t.dtype)
+                                    else t.dtype), x)
+    return (x_spec, keras.KerasTensor((b, num_classes), dtype="float32"),
+            keras.KerasTensor(sample_weight.shape, dtype="float32"))
+
+
+def _assert_calls_match_their_specs(layer, data, num_classes, what):
+    """Eager, symbolic and compute_output_spec agree on (x, y, w) and on
+    features; a symbolic call draws nothing."""
+    x, _, sample_weight = data
+    want = _layer_output_specs(layer, x, sample_weight, num_classes)
+    state = to_numpy(_seed_states(layer)[0].value)
+    symbolic = _symbolic(data)
+    _assert_specs(layer(symbolic), want, f"{what}: symbolic call on data")
+    _assert_specs(layer.compute_output_spec(symbolic), want,
+                  f"{what}: compute_output_spec on data")
+    # Features (inside a model) keep their shapes and take the compute dtype.
+    _assert_specs(layer(_symbolic(x)), want[0], f"{what}: symbolic call on features")
+    _assert_specs(layer.compute_output_spec(_symbolic(x)), want[0],
+                  f"{what}: compute_output_spec on features")
+    assert np.array_equal(to_numpy(_seed_states(layer)[0].value), state), (
+        f"{what}: a symbolic call advanced the seed state")
+    out = layer(data)
+    _assert_specs(out, want, f"{what}: eager call on data")
+    assert not np.array_equal(to_numpy(_seed_states(layer)[0].value), state), (
+        f"{what}: an eager call in training did not draw")
+    _assert_specs(layer(x, training=False), want[0], f"{what}: eager call on features")
+    return to_numpy(out)
+
+
+def _assert_config_round_trips(layer, data):
+    """get_config is JSON, from_config and keras.saving's (de)serialization
+    rebuild the same layer: same config, attributes, draws for the same seed."""
+    import json
+
+    cls = type(layer)
+    attributes = set(dir(layer))
+    config = layer.get_config()
+    assert json.loads(json.dumps(config)) == config
+    revived = [
+        cls.from_config(config),
+        keras.saving.deserialize_keras_object(
+            json.loads(json.dumps(keras.saving.serialize_keras_object(layer)))),
+    ]
+    want = to_numpy(layer(data))
+    for clone in revived:
+        assert type(clone) is cls and clone.get_config() == config
+        assert set(dir(clone)) == attributes
+        for got, ref in zip(keras.tree.flatten(to_numpy(clone(data))),
+                            keras.tree.flatten(want)):
+            assert same_bits(got, ref), "a revived layer draws differently"
+
+
+def _assert_keras_file_round_trip(layer, data, alpha, tmp_path):
+    """A .keras file of a model holding the layer loads in safe mode with the
+    layer's config, its alpha weight and its seed state: the loaded layer
+    draws what the original draws next."""
+    x = data[0]
+    inputs = keras.tree.map_structure(
+        lambda t: keras.Input(t.shape[1:], dtype=str(t.dtype)), x)
+    model = keras.Model(inputs, layer(inputs))
+    layer.alpha = alpha / 2  # e.g. set by a schedule: saved as a weight
+    layer(data)  # the seed stream advances past its start
+    path = str(tmp_path / f"{layer.name}.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True).get_layer(layer.name)
+    assert type(loaded) is type(layer) and loaded is not layer
+    assert loaded.get_config() == layer.get_config()
+    assert loaded.alpha == layer.alpha == np.float32(alpha / 2)
+    for got, want in zip(keras.tree.flatten(to_numpy(loaded(data))),
+                         keras.tree.flatten(to_numpy(layer(data)))):
+        assert same_bits(got, want), "the loaded layer does not resume the stream"
+
+
+CONTRACT_CHECKS = ("weights", "specs", "serialization", "saving", "mixed_precision")
+
+
+def assert_mixing_layer_contract(layer_cls, init_kwargs, input_shapes, *,
+                                 tmp_path, input_dtypes=None,
+                                 checks=CONTRACT_CHECKS):
+    """Assert the layer contract of a mixing layer (MixUp, CutMix, ...).
+
+    `init_kwargs` must hold `alpha`, `num_classes` and `seed`; `input_shapes`
+    is one shape or a dict of shapes, batch first; `input_dtypes` (same
+    structure, default float32) may hold "uint8". `checks` picks among, on the
+    running backend:
+
+    - "weights": built at construction, no trainable weight, one
+      non-trainable float32 scalar `alpha`, the seed state of one
+      SeedGenerator, nothing else, also after eager calls and a tf.data map;
+    - "specs": on KerasTensors, the call and `compute_output_spec` give what
+      an eager call gives (inputs in the compute dtype, uint8 included;
+      labels (B, K) float32; weights float32), on (x, y, w) batches and on
+      features, and draw nothing;
+    - "serialization": get_config is JSON; from_config and keras.saving's
+      (de)serialization give the same config, attributes and draws;
+    - "saving": a .keras file restores config, alpha and the seed stream;
+    - "mixed_precision" (mixed_float16, mixed_bfloat16, by argument and by
+      the global policy): the alpha weight float32; inputs in the compute
+      dtype, labels and weights float32, as the specs say; the same draw as
+      in float32 (labels and weights bit for bit).
+    """
+    import tensorflow as tf
+
+    unknown = set(checks) - set(CONTRACT_CHECKS)
+    assert not unknown, f"unknown checks {unknown}; known: {CONTRACT_CHECKS}"
+    num_classes = init_kwargs["num_classes"]
+    alpha = init_kwargs["alpha"]
+    if input_dtypes is None:
+        input_dtypes = keras.tree.map_shape_structure(lambda _: "float32",
+                                                      input_shapes)
+    data = _contract_batch(input_shapes, input_dtypes, num_classes)
+
+    if "weights" in checks:
+        layer = layer_cls(**init_kwargs)
+        _assert_weights(layer, alpha)
+        variables = [id(v) for v in layer.variables]
+        layer(data)
+        layer(data[0], training=False)
+        list(tf.data.Dataset.from_tensors(data).map(layer).as_numpy_iterator())
+        _assert_weights(layer, alpha, variables)
+    if "specs" in checks:
+        _assert_calls_match_their_specs(layer_cls(**init_kwargs), data,
+                                        num_classes, "float32")
+    if "serialization" in checks:
+        _assert_config_round_trips(layer_cls(**init_kwargs), data)
+    if "saving" in checks:
+        _assert_keras_file_round_trip(layer_cls(**init_kwargs), data, alpha,
+                                      tmp_path)
+    if "mixed_precision" in checks:
+        _assert_mixed_precision(layer_cls, init_kwargs, data)
+
+
+def _assert_mixed_precision(layer_cls, init_kwargs, data):
+    x_ref, *rest_ref = to_numpy(layer_cls(**init_kwargs)(data))
+    for policy in MIXED_POLICIES:
+        by_argument = layer_cls(**init_kwargs, dtype=policy)
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(policy)
+        try:
+            by_global_policy = layer_cls(**init_kwargs)
+        finally:
+            keras.config.set_dtype_policy(previous)
+        for layer in (by_argument, by_global_policy):
+            assert layer.dtype_policy.name == policy
+            _assert_weights(layer, init_kwargs["alpha"])
+            x_out, *rest = _assert_calls_match_their_specs(
+                layer, data, init_kwargs["num_classes"], policy)
+            # The same seed draws the same lam and pairs as in float32:
+            # labels and weights bit for bit, inputs up to the compute
+            # dtype's rounding.
+            for got, want in zip(keras.tree.flatten(rest), keras.tree.flatten(rest_ref)):
+                assert same_bits(got, want), (
+                    f"{policy}: labels or sample weights differ from float32's: "
+                    "the draw (lam, pairs) depends on the dtype policy")
+            for got, want in zip(keras.tree.flatten(x_out), keras.tree.flatten(x_ref)):
+                np.testing.assert_allclose(
+                    got.astype("float32"), want, rtol=1e-2,
+                    atol=1e-2 * np.abs(want).max(), err_msg=policy)

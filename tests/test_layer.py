@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from tests.helpers import (
+    CONTRACT_CHECKS,
     MODES,
+    assert_mixing_layer_contract,
     check_mixed,
     collect,
     compiled,
@@ -442,3 +444,19 @@ def test_bad_batches_raise_value_error():
         layer((x, np.zeros((4, 5), "float32")))
     with pytest.raises(ValueError, match="num_classes"):
         MixUp(alpha=1.0)((x, np.array([0, 1, 2, 0], "int32")))
+
+
+# ----------------------------------------------------------------------------
+# The layer contract, as Keras's run_layer_test checks it for its own layers:
+# weights (alpha and the seed state), symbolic call and output spec,
+# serialization, .keras saving, mixed precision.
+
+
+@pytest.mark.parametrize("check", CONTRACT_CHECKS)
+def test_layer_contract(check, tmp_path):
+    assert_mixing_layer_contract(
+        MixUp, dict(alpha=0.4, num_classes=K, seed=11),
+        {"image": (B, 4, 4, 3), "tabular": (B, 5), "sequence": (B, 4, 3)},
+        input_dtypes={"image": "uint8", "tabular": "float32", "sequence": "float32"},
+        tmp_path=tmp_path, checks=(check,),
+    )
