@@ -257,9 +257,18 @@ class _Insertion:
         self.calls = {}     # id(layer) -> times called
         self.copies = {}    # id(nested model) -> its copy
         self.copy_ids = set()
+        self.inserted = set()  # names of `at` inserted so far
 
     def run(self):
-        return self.copy(self.model, outer=True)
+        copied = self.copy(self.model, outer=True)
+        missing = sorted(set(self.index) - self.inserted)
+        if missing:
+            raise ValueError(
+                f"Argument `at` names {missing}, which model "
+                f"'{self.model.name}' never calls on a path from its inputs "
+                "to its outputs."
+            )
+        return copied
 
     def new_mixup(self, name, index):
         seed = None if self.seed is None else self.seed + index
@@ -319,6 +328,9 @@ class _Insertion:
             copied = self.copy(layer)
             self.copies[id(layer)] = copied
             self.copy_ids.add(id(copied))
+            if id(layer) in self.target_names:
+                # Named itself: the MixUp layer goes after its copy.
+                self.target_names[id(copied)] = self.target_names[id(layer)]
         return self.copies[id(layer)]
 
     def call_layer(self, layer, *args, **kwargs):
@@ -358,6 +370,7 @@ class _Insertion:
                     "output. Name a layer that takes the output to mix."
                 )
             index = self.index[name]
+            self.inserted.add(name)
             outputs = self.new_mixup(f"mixup_after_{name}", index)(outputs)
             path = (path[0] | {index}, path[1] - {index})
         for t in keras.tree.flatten(outputs):

@@ -155,11 +155,12 @@ def test_layers_inside_a_nested_functional_model():
     inputs = keras.Input((6,), name="image")
     outputs = keras.layers.Identity(name="head")(backbone(inputs))
     original = keras.Model(inputs, outputs, name="full")
-    copy = keras_mixup.insert_mixup(original, ["first", "head"], inputs=True,
-                                    seed=5)
+    copy = keras_mixup.insert_mixup(original, ["first", "backbone", "head"],
+                                    inputs=True, seed=5)
     model = keras_mixup.MixUpModel(copy, seed=3)
     assert sorted(layer.name for layer in model.mixup_layers) == [
-        "mixup_after_first", "mixup_after_head", "mixup_inputs"]
+        "mixup_after_backbone", "mixup_after_first", "mixup_after_head",
+        "mixup_inputs"]
     assert copy.get_layer("backbone") is not backbone
     assert copy.get_layer("backbone").get_layer("zero") is backbone.get_layer(
         "zero")
