@@ -18,6 +18,7 @@ import keras
 
 from keras_mixup import _internals
 from keras_mixup import scope as mixup_scope
+from keras_mixup import validation
 from keras_mixup.seed_state import SavesSeedState
 from keras_mixup.structure import LABEL_KEY
 from keras_mixup.structure import to_tensors
@@ -42,6 +43,7 @@ class MixingLayer(SavesSeedState, keras.layers.Layer):
         self._ops = _internals.backend_namespace()
         _internals.allow_structured_call(self)
         self._alpha_variables = {}
+        self._initial_alpha_values = {}
         self.built = True
 
     def _add_alpha(self, name, value):
@@ -50,10 +52,25 @@ class MixingLayer(SavesSeedState, keras.layers.Layer):
             shape=(),
             initializer=keras.initializers.Constant(value),
             trainable=False,
+            # float32 under a mixed policy too: the draw must not depend on it.
+            autocast=False,
             name=name,
         )
         self._alpha_variables[name] = variable
+        self._initial_alpha_values[name] = value
         return variable
+
+    @property
+    def base_alphas(self):
+        """{name: the value the layer was built with} for each alpha
+        variable, which schedules start from."""
+        return dict(self._initial_alpha_values)
+
+    def assign_alphas(self, values):
+        """Set alphas by name between steps (no retracing)."""
+        for name, value in values.items():
+            self._alpha_variables[name].assign(
+                validation.validate_alpha(value, name=name))
 
     def __call__(self, *args, training=None, **kwargs):
         if not args:
@@ -171,6 +188,32 @@ class MixingLayer(SavesSeedState, keras.layers.Layer):
             ),
             inputs,
         )
+
+
+class OneAlpha:
+    """Mixin for a mixing layer with one alpha variable named "alpha"
+    (`MixUp`, `CutMix`): the alpha properties that schedules use."""
+
+    @property
+    def alpha(self):
+        """The current alpha (a float); assign to change it between steps."""
+        return float(keras.ops.convert_to_numpy(self.alpha_variable.value))
+
+    @alpha.setter
+    def alpha(self, value):
+        self.alpha_variable.assign(validation.validate_alpha(value))
+
+    @property
+    def alpha_variable(self):
+        """The non-trainable variable holding alpha: read its `.value` inside
+        a traced step, where `alpha` (a Python float) cannot be."""
+        return self._alpha_variables["alpha"]
+
+    @property
+    def base_alpha(self):
+        """The alpha the layer was built with (its config's), which
+        schedules start from."""
+        return self._initial_alpha
 
 
 def mixing_layers_of(model):

@@ -16,6 +16,7 @@ from keras_mixup.mixing import mix
 from keras_mixup.mixing import mix_pair
 from keras_mixup.mixing import mix_where
 from keras_mixup.mixing import sample_lambda
+from keras_mixup.mixing import unmixed_where_one
 from keras_mixup.structure import batch_size_of
 from keras_mixup.structure import check_same_batch
 from keras_mixup.structure import prepare_inputs
@@ -37,6 +38,7 @@ def mixup_batch(
     target="mixed",
     dtype="float32",
     groups=1,
+    prob=1.0,
     backend=None,
 ):
     """Mix a batch the way every entry point does. Returns (x, y, sample_weight).
@@ -54,8 +56,12 @@ def mixup_batch(
     target: "mixed" mixes labels and sample weights like the inputs;
         "closer" gives each mixed input the label and sample weight of the
         example with the larger weight (lam >= 0.5: the example itself).
+    prob: probability that a batch (an example, per sample) is mixed; the
+        others keep their inputs, labels and sample weights bit for bit.
     """
     b = _ns(backend)
+    if prob == 0.0:
+        alpha = 0.0
     check_same_batch({"x": x, "y": y, "sample_weight": sample_weight}, backend=b)
     x = prepare_inputs(x, dtype, backend=b)
     if y is not None:
@@ -76,24 +82,27 @@ def mixup_batch(
     is_input = tuple(part is x for part in batch if part is not None)
 
     def mix_present(lam, perm):
-        return tuple(
+        mixed = tuple(
             mix(part, lam, perm, backend=b) if inputs or target == "mixed"
             else closer(part, lam, perm, backend=b)
             for inputs, part in zip(is_input, present)
         )
+        if prob < 1.0:
+            mixed = unmixed_where_one(present, mixed, lam, backend=b)
+        return mixed
 
     if isinstance(alpha, (int, float)):
         if alpha > 0:
             lam, perm = draw(seed, alpha, batch_size_of(x, backend=b),
                              per_sample=per_sample, groups=groups,
-                             class_ids=class_ids, backend=b)
+                             class_ids=class_ids, prob=prob, backend=b)
             present = mix_present(lam, perm)
     else:
         # Draw outside the cond: the seed's state update must not happen in
         # a branch (on JAX it would leak a tracer).
         lam, perm = draw(seed, alpha, batch_size_of(x, backend=b),
                          per_sample=per_sample, groups=groups,
-                         class_ids=class_ids, backend=b)
+                         class_ids=class_ids, prob=prob, backend=b)
         present = mix_where(b.cast(alpha, "float32") > 0.0, present, lam, perm,
                             mixed=lambda: mix_present(lam, perm), backend=b)
     parts = iter(present)

@@ -31,11 +31,11 @@ class BoxMixingLayer(MixingLayer):
         self.per_sample = per_sample
         self.num_classes = num_classes
         self.label_smoothing = label_smoothing
-        self.switch_prob = boxes.validate_probability(switch_prob,
+        self.switch_prob = validation.validate_probability(switch_prob,
                                                       "switch_prob")
-        self.prob = boxes.validate_probability(prob, "prob")
-        self.minmax = boxes.validate_minmax(minmax)
-        self.data_format = boxes.validate_data_format(data_format)
+        self.prob = validation.validate_probability(prob, "prob")
+        self.minmax = validation.validate_minmax(minmax)
+        self.data_format = validation.validate_data_format(data_format)
         if not isinstance(segmentation, bool):
             raise ValueError(
                 "Argument `segmentation` must be a bool. "

@@ -29,8 +29,7 @@ import keras
 
 from keras_mixup import _internals
 from keras_mixup import mixing
-
-DATA_FORMATS = ("channels_last", "channels_first")
+from keras_mixup.validation import DATA_FORMATS
 
 _ns = _internals.ops_for
 
@@ -226,59 +225,8 @@ def paste_or_mix(t, partner, mask, lam, mixup_on, axes, *, backend=None):
     b = _ns(backend)
     rank = len(t.shape)
     mixed = mixing.mix_pair(t, partner, lam, backend=b)
-    on = b.numpy.reshape(mixup_on, (-1,) + (1,) * (rank - 1)) if len(
-        mixup_on.shape) == 1 else mixup_on
+    on = mixing.per_example(mixup_on, rank, backend=b)
     return paste(b.numpy.where(on, mixed, t), partner, mask, axes, backend=b)
-
-
-# ----------------------------------------------------------------------------
-# Validation.
-
-
-def validate_minmax(minmax):
-    """None, or (lo, hi) floats with 0 < lo <= hi <= 1."""
-    if minmax is None:
-        return None
-    ok = (
-        isinstance(minmax, (tuple, list))
-        and len(minmax) == 2
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                for v in minmax)
-    )
-    if ok:
-        lo, hi = float(minmax[0]), float(minmax[1])
-        ok = 0.0 < lo <= hi <= 1.0
-    if not ok:
-        raise ValueError(
-            "Argument `minmax` must be None or a pair (lo, hi) of box side "
-            "fractions with 0 < lo <= hi <= 1. "
-            f"Received: minmax={minmax!r}"
-        )
-    return (lo, hi)
-
-
-def validate_probability(value, name):
-    """A float in [0, 1]; ValueError naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-        0.0 <= value <= 1.0
-    ):
-        raise ValueError(
-            f"Argument `{name}` must be a probability, a number in [0, 1]. "
-            f"Received: {name}={value!r}"
-        )
-    return float(value)
-
-
-def validate_data_format(data_format):
-    """None -> keras.config.image_data_format(); else one of DATA_FORMATS."""
-    if data_format is None:
-        return keras.config.image_data_format()
-    if data_format not in DATA_FORMATS:
-        raise ValueError(
-            f"Argument `data_format` must be one of {DATA_FORMATS} or None. "
-            f"Received: data_format={data_format!r}"
-        )
-    return data_format
 
 
 # ----------------------------------------------------------------------------
@@ -361,8 +309,4 @@ def mix_labels(y, partner, weight, *, backend=None):
     where its weight is 1 (an unmixed example, or an empty box)."""
     b = _ns(backend)
     mixed = mixing.mix_pair(y, partner, weight, backend=b)
-    rank = len(y.shape)
-    unmixed = weight == 1.0
-    if len(unmixed.shape) == 1:
-        unmixed = b.numpy.reshape(unmixed, (-1,) + (1,) * (rank - 1))
-    return b.numpy.where(unmixed, y, mixed)
+    return mixing.unmixed_where_one(y, mixed, weight, backend=b)

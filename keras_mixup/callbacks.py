@@ -4,7 +4,7 @@ import keras
 
 from keras_mixup import _internals
 from keras_mixup import validation
-from keras_mixup.layer import mixup_layers_of
+from keras_mixup.base import mixing_layers_of
 
 
 class AlphaScheduler(keras.callbacks.Callback):
@@ -82,15 +82,19 @@ class AlphaScheduler(keras.callbacks.Callback):
         return validation.validate_alpha(value, name="schedule(...)")
 
     def _apply(self, epoch, step=None):
-        layers = mixup_layers_of(self.model)
-        values = [self.alpha_at(epoch, layer.base_alpha, step) for layer in layers]
+        layers = mixing_layers_of(self.model)
+        # Every alpha of every layer (MixUpOrCutMix has two) follows the
+        # schedule from its own base value.
+        values = [{name: self.alpha_at(epoch, base, step)
+                   for name, base in layer.base_alphas.items()}
+                  for layer in layers]
         if values == self._last:
             return
         # Mid-fit the JAX trainer holds variables in its own state; sync it
         # out, assign, and the trainer reads the new values back.
         _internals.sync_jax_trainer_state(self.model)
         for layer, value in zip(layers, values):
-            layer.alpha = value
+            layer.assign_alphas(value)
         if self.verbose and values != self._last:
             print(f"\nAlphaScheduler: epoch {epoch}: alpha = {values}")
         self._last = values

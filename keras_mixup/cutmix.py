@@ -3,11 +3,12 @@
 import keras
 
 from keras_mixup import validation
+from keras_mixup.base import OneAlpha
 from keras_mixup.box_layer import BoxMixingLayer
 
 
 @keras.saving.register_keras_serializable(package="keras_mixup")
-class CutMix(BoxMixingLayer):
+class CutMix(OneAlpha, BoxMixingLayer):
     """CutMix (Yun et al., ICCV 2019): paste a box of a partner example.
 
     lam ~ Beta(alpha, alpha) (mixup's sampler); a box of sides
@@ -84,26 +85,7 @@ class CutMix(BoxMixingLayer):
             data_format=data_format, segmentation=segmentation, seed=seed,
             **kwargs,
         )
-        self._alpha = self._add_alpha("alpha", self._initial_alpha)
-
-    @property
-    def alpha(self):
-        """The current alpha (a float); assign to change it between steps."""
-        return float(keras.ops.convert_to_numpy(self._alpha.value))
-
-    @alpha.setter
-    def alpha(self, value):
-        self._alpha.assign(validation.validate_alpha(value))
-
-    @property
-    def alpha_variable(self):
-        """The non-trainable variable holding alpha."""
-        return self._alpha
-
-    @property
-    def base_alpha(self):
-        """The alpha the layer was built with, which schedules start from."""
-        return self._initial_alpha
+        self._add_alpha("alpha", self._initial_alpha)
 
     def _member_alphas(self, alphas):
         return 0.0, alphas["alpha"]

@@ -352,16 +352,20 @@ def smooth_labels(y, label_smoothing, *, backend=None):
 
 
 def draw(seed, alpha, batch_size, *, per_sample=False, groups=1,
-         class_ids=None, backend=None):
+         class_ids=None, prob=1.0, backend=None):
     """One mixup draw for a batch: (lam, perm).
 
     lam is float32 of shape () (the paper: one per batch) or (batch_size,).
     With `class_ids` (int, shape (B,)) the pairs are drawn within each class
-    (`sample_same_class_permutation`), else from the whole batch.
+    (`sample_same_class_permutation`), else from the whole batch. With
+    `prob` < 1 (a Python number) a batch (an example, per sample) is mixed
+    with probability `prob`; the others get lam == 1 exactly.
     """
     b = _ns(backend)
-    lam = sample_lambda(seed, alpha, (batch_size,) if per_sample else (),
-                        backend=b)
+    shape = (batch_size,) if per_sample else ()
+    lam = sample_lambda(seed, alpha, shape, backend=b)
+    if prob < 1.0:
+        lam = b.numpy.where(_uniform(shape, seed, b) < prob, lam, 1.0)
     if class_ids is not None:
         if groups != 1:
             raise ValueError(
@@ -372,6 +376,18 @@ def draw(seed, alpha, batch_size, *, per_sample=False, groups=1,
     else:
         perm = sample_permutation(seed, batch_size, groups=groups, backend=b)
     return lam, perm
+
+
+def unmixed_where_one(tree, mixed, lam, *, backend=None):
+    """`mixed`, but each example whose weight `lam` is exactly 1 keeps its
+    own values of `tree` bit for bit (the mixup formula rounds them)."""
+    b = _ns(backend)
+    whole = lam == 1.0
+
+    def pick(t, m):
+        return b.numpy.where(per_example(whole, len(t.shape), backend=b), t, m)
+
+    return keras.tree.map_structure(pick, tree, mixed)
 
 
 def mix_where(mixing_on, tree, lam, perm, *, mixed=None, backend=None):

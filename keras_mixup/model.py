@@ -9,7 +9,7 @@ from keras_mixup import mixing
 from keras_mixup.labels import is_integer_dtype
 from keras_mixup.labels import prepare_labels
 from keras_mixup import scope as mixup_scope
-from keras_mixup.layer import mixup_layers_of
+from keras_mixup.base import mixing_layers_of
 
 # The draw that `MixUpModel.compute_loss` hands to its losses, per thread
 # (tf.distribute replicas run in their own threads).
@@ -82,13 +82,7 @@ class MixUpModel(keras.Model):
                 f"layer. Received a model '{model.name}' with layers "
                 f"{[layer.name for layer in model.layers]}."
             )
-        smoothing = {layer.label_smoothing for layer in self.mixup_layers}
-        if len(smoothing) > 1:
-            raise ValueError(
-                "The MixUp layers of one model must share `label_smoothing`. "
-                f"Received layers with label_smoothing {sorted(smoothing)}."
-            )
-        self.label_smoothing = smoothing.pop()
+        self.label_smoothing = _shared_option(self.mixup_layers, "label_smoothing")
         pairings = {layer.name: layer.pairing for layer in self.mixup_layers
                     if layer.pairing != "random"}
         if pairings:
@@ -98,13 +92,7 @@ class MixUpModel(keras.Model):
                 f"Received layers with pairing {pairings}; for same-class "
                 "pairs mix the data instead (keras_mixup.mixup_map)."
             )
-        targets = {layer.target for layer in self.mixup_layers}
-        if len(targets) > 1:
-            raise ValueError(
-                "The MixUp layers of one model must share `target`. "
-                f"Received layers with target {sorted(targets)}."
-            )
-        self.target = targets.pop()
+        self.target = _shared_option(self.mixup_layers, "target")
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -115,7 +103,7 @@ class MixUpModel(keras.Model):
         A property, not an attribute: a tracked list would make Keras save
         the layers' variables twice.
         """
-        return mixup_layers_of(self.model)
+        return mixing_layers_of(self.model)
 
     def call(self, inputs, training=None):
         if not training:
@@ -283,6 +271,17 @@ def _is_sparse_loss(loss):
     fn = getattr(loss, "fn", None)
     names = (type(loss).__name__, getattr(fn, "__name__", ""), loss.name)
     return any("sparse" in name.lower() for name in names)
+
+
+def _shared_option(layers, name):
+    """The value of option `name` that all `layers` share; ValueError if not."""
+    values = {getattr(layer, name) for layer in layers}
+    if len(values) > 1:
+        raise ValueError(
+            f"The MixUp layers of one model must share `{name}`. "
+            f"Received layers with {name} {sorted(values)}."
+        )
+    return values.pop()
 
 
 def _data_parallel_groups():

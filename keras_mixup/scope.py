@@ -1,9 +1,11 @@
 """How labels follow MixUp layers inside a model.
 
 `MixUpModel` opens a `MixUpScope` around the forward pass of each training
-step. Every MixUp layer called on features inside it draws (lam, perm),
-mixes, and records the draw; `MixUpModel.compute_loss` then takes the scope
-and mixes the labels with the draw of the layer that was active. Keras calls
+step. Every mixing layer called on features inside it (`MixUp`, `CutMix`,
+`MixUpOrCutMix`) draws, mixes, and records (weight, perm): lam for mixup,
+the kept fraction of each example's pixels for CutMix;
+`MixUpModel.compute_loss` then takes the scope and mixes the labels with
+the draw of the layer that was active. Keras calls
 `compute_loss` in the same trace as the forward pass on every backend, so the
 recorded tensors (JAX tracers included) are valid there.
 
@@ -21,8 +23,6 @@ import threading
 
 import keras
 
-from keras_mixup import mixing
-from keras_mixup.structure import batch_size_of
 
 _local = threading.local()
 
@@ -65,25 +65,16 @@ class MixUpScope:
         )
 
     def mix(self, layer, features):
-        """Mix `features` with a fresh draw of `layer`; record the draw."""
-        ops = keras.ops
-        alpha = ops.cast(layer.alpha_variable.value, "float32")
+        """Mix `features` with a fresh draw of `layer` (a mixing layer's
+        `draw_and_mix`); record its (weight, pairs)."""
         if self.chosen is not None:
-            active = ops.equal(self.chosen, self.index_of(layer))
-            alpha = ops.where(active, alpha, 0.0)
+            active = keras.ops.equal(self.chosen, self.index_of(layer))
         else:
             self.index_of(layer)
-            active = ops.convert_to_tensor(True)
-        batch_size = batch_size_of(features, name="features")
-        lam, perm = mixing.draw(
-            layer.seed_generator,
-            alpha,
-            batch_size,
-            per_sample=layer.per_sample,
-            groups=self.groups,
-        )
-        mixed = mixing.mix_where(alpha > 0.0, features, lam, perm)
-        self.records.append((active, lam, perm))
+            active = keras.ops.convert_to_tensor(True)
+        mixed, weight, perm = layer.draw_and_mix(
+            features, active=active, groups=self.groups)
+        self.records.append((active, weight, perm))
         return mixed
 
     def draw(self):

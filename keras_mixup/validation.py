@@ -6,6 +6,8 @@ expected and what was received (Keras's phrasing).
 
 import math
 
+import keras
+
 # "random": a permutation of the batch (the paper, "AC + RP" in Table 5);
 # "same_class": a permutation within each class of the batch ("SC + RP").
 PAIRINGS = ("random", "same_class")
@@ -102,3 +104,53 @@ def validate_target(target):
             f"Received: target={target!r}"
         )
     return target
+
+
+def validate_minmax(minmax):
+    """None, or (lo, hi) floats with 0 < lo <= hi <= 1."""
+    if minmax is None:
+        return None
+    ok = (
+        isinstance(minmax, (tuple, list))
+        and len(minmax) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                for v in minmax)
+    )
+    if ok:
+        lo, hi = float(minmax[0]), float(minmax[1])
+        ok = 0.0 < lo <= hi <= 1.0
+    if not ok:
+        raise ValueError(
+            "Argument `minmax` must be None or a pair (lo, hi) of box side "
+            "fractions with 0 < lo <= hi <= 1. "
+            f"Received: minmax={minmax!r}"
+        )
+    return (lo, hi)
+
+
+def validate_probability(value, name):
+    """A float in [0, 1]; ValueError naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+        0.0 <= value <= 1.0
+    ):
+        raise ValueError(
+            f"Argument `{name}` must be a probability, a number in [0, 1]. "
+            f"Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def validate_data_format(data_format):
+    """None -> keras.config.image_data_format(); else one of DATA_FORMATS."""
+    if data_format is None:
+        return keras.config.image_data_format()
+    if data_format not in DATA_FORMATS:
+        raise ValueError(
+            f"Argument `data_format` must be one of {DATA_FORMATS} or None. "
+            f"Received: data_format={data_format!r}"
+        )
+    return data_format
+
+
+# Where the channels axis of images is (Keras's `image_data_format`).
+DATA_FORMATS = ("channels_last", "channels_first")

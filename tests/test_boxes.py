@@ -13,6 +13,7 @@ from scipy import stats
 from tests.helpers import MODES, P_MIN, run, same_bits
 from keras_mixup import boxes
 from keras_mixup import mixing
+from keras_mixup import validation
 
 # ----------------------------------------------------------------------------
 # numpy references: the clipped-box procedure written out in numpy.
@@ -299,18 +300,18 @@ def test_centres_are_uniform_pixels(sizes):
 def test_minmax_is_validated(bad):
     with pytest.raises(ValueError, match=r"`minmax`.*0 < lo <= hi <= 1.*"
                        + re.escape(f"minmax={bad!r}")):
-        boxes.validate_minmax(bad)
+        validation.validate_minmax(bad)
 
 
 def test_validators_accept_and_refuse():
-    assert boxes.validate_minmax([0.1, 1]) == (0.1, 1.0)
-    assert boxes.validate_probability(1, "prob") == 1.0
+    assert validation.validate_minmax([0.1, 1]) == (0.1, 1.0)
+    assert validation.validate_probability(1, "prob") == 1.0
     for bad in (-0.1, 1.5, math.nan, "1", None, True):
         with pytest.raises(ValueError, match=r"`switch_prob`.*\[0, 1\]"):
-            boxes.validate_probability(bad, "switch_prob")
-    assert boxes.validate_data_format(None) == keras.config.image_data_format()
+            validation.validate_probability(bad, "switch_prob")
+    assert validation.validate_data_format(None) == keras.config.image_data_format()
     with pytest.raises(ValueError, match="data_format"):
-        boxes.validate_data_format("NHWC")
+        validation.validate_data_format("NHWC")
 
 
 # ----------------------------------------------------------------------------

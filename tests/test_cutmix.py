@@ -21,8 +21,8 @@ from tests.helpers import (
     tf_dataset,
     to_numpy,
 )
-from keras_mixup.cutmix import CutMix
-from keras_mixup.mixup_or_cutmix import MixUpOrCutMix
+from keras_mixup import CutMix
+from keras_mixup import MixUpOrCutMix
 from keras_mixup import mixing
 
 K = 5

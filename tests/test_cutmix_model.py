@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import keras_mixup
-from keras_mixup.cutmix import CutMix
-from keras_mixup.mixup_or_cutmix import MixUpOrCutMix
+from keras_mixup import CutMix
+from keras_mixup import MixUpOrCutMix
 
 K = 4
 # Labels and pooled inputs agree to an ulp or so (XLA may fuse the mean and
