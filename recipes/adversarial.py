@@ -16,7 +16,7 @@ and the top-1 and top-5 errors under attack are printed beside Table 3.
 Pixel space. An image's pixels are x / 255 in [0, 1], and "4 pixel levels"
 is epsilon = 4 / 255 there. Attacks move pixels in that space and clip them
 to [0, 1]; the model's normalization (x - mean) / std is applied inside the
-differentiated function (`robustness.InputGradient(input_transform=...)`),
+differentiated function (`gradients.InputGradient(input_transform=...)`),
 so the gradient is the gradient with respect to the pixels, and the
 perturbation is not rescaled by the per-channel std. Adversarial images are
 kept as floats (not rounded back to 8 bits).
@@ -24,21 +24,24 @@ kept as floats (not rounded back to 8 bits).
     python -m recipes.adversarial                    # digits, small CNN: CPU minutes
     python -m recipes.adversarial --dataset cifar10  # PreAct ResNet-18: a GPU
     python -m recipes.adversarial --smoke
+
+Measured here (recipes/README.md): digits, black box FGSM at 16 levels,
+top-1 ERM 5.2%, mixup 3.9% (3 seeds); paper (ImageNet, 4 levels) ERM
+57.0%, mixup 46.0%. 2.5 min a seed.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from recipes import common, images, robustness
+from recipes.lib import cli, gradients, harness, images, reporting, settings
+from recipes.lib.gradients import InputGradient
 
 RECIPE = "adversarial"
 ATTACKS = ("fgsm", "ifgsm")
@@ -82,31 +85,19 @@ def _check_attack_args(x, epsilon, clip_min, clip_max):
         )
 
 
-def fgsm(
-    gradient: robustness.InputGradient,
-    x: np.ndarray,
-    y: np.ndarray,
-    epsilon: float,
-    *,
-    clip_min: float = 0.0,
-    clip_max: float = 1.0,
-) -> np.ndarray:
+def fgsm(gradient: InputGradient, x, y, epsilon: float, **clip) -> np.ndarray:
     """The fast gradient sign method (Goodfellow et al., 2015): one step of
     size epsilon along the sign of the loss gradient, clipped to the valid
-    range: clip(x + epsilon * sign(grad_x L(x, y)), clip_min, clip_max).
-
-    x: float images in [clip_min, clip_max]; y: one-hot labels (the true
-    labels: an untargeted attack). A pixel whose gradient is exactly 0 does
-    not move.
-    """
-    x = np.asarray(x, dtype=np.float32)
-    _check_attack_args(x, epsilon, clip_min, clip_max)
-    _, grad = gradient(x, y)
-    return np.clip(x + np.float32(epsilon) * np.sign(grad), clip_min, clip_max)
+    range: clip(x + epsilon * sign(grad_x L(x, y)), clip_min, clip_max), which
+    is one I-FGSM iteration (its projection onto the epsilon ball is then the
+    identity). x: float images in the valid range; y: one-hot labels (the
+    true labels: an untargeted attack). A pixel whose gradient is exactly 0
+    does not move."""
+    return iterative_fgsm(gradient, x, y, epsilon, iterations=1, **clip)
 
 
 def iterative_fgsm(
-    gradient: robustness.InputGradient,
+    gradient: InputGradient,
     x: np.ndarray,
     y: np.ndarray,
     epsilon: float,
@@ -135,7 +126,7 @@ def iterative_fgsm(
 
 
 def attack(
-    gradient: robustness.InputGradient,
+    gradient: InputGradient,
     x: np.ndarray,
     labels: np.ndarray,
     num_classes: int,
@@ -160,8 +151,8 @@ def attack(
         batch_x, batch_y = x[start:stop], one_hot[start:stop]
         if len(x) > batch_size:
             # Padding rows have zero labels: zero loss, zero gradient.
-            batch_x = robustness.pad_rows(batch_x, batch_size)
-            batch_y = robustness.pad_rows(batch_y, batch_size)
+            batch_x = gradients.pad_rows(batch_x, batch_size)
+            batch_y = gradients.pad_rows(batch_y, batch_size)
         if method == "fgsm":
             adversarial = fgsm(gradient, batch_x, batch_y, epsilon)
         else:
@@ -176,45 +167,33 @@ def attack(
 
 
 @dataclasses.dataclass(frozen=True)
-class AdversarialConfig(robustness.ImageTrainingConfig):
+class AdversarialConfig(settings.ImageTrainingConfig):
     """ERM and mixup models under FGSM and I-FGSM, white and black box
     (mixup paper, section 3.5, Table 3)."""
 
-    alpha: float = common.option(
+    alpha: float = cli.option(
         1.0,
         "mixup alpha of the mixup model (the paper's CIFAR setting, section "
         "3.2; its Table 3 models are ImageNet ResNet-101 with alpha 0.2)",
+        above=0,
     )
-    epsilons: tuple[float, ...] = common.option(
+    epsilons: tuple[float, ...] = cli.option(
         (4.0, 8.0, 16.0, 32.0),
         "maximum perturbations in pixel levels out of 255 (the paper: 4); "
         "Table 3 is printed for each",
         smoke=(4.0,),
         metavar="LEVELS",
+        above=0,
+        maximum=255,
+        unique=True,
     )
-    iterations: int = common.option(10, "I-FGSM iterations (the paper: 10)", smoke=2)
-    attack_batch_size: int = common.option(
-        500, "images per gradient computation of the attacks", resumable=True
+    iterations: int = cli.option(
+        10, "I-FGSM iterations (the paper: 10)", smoke=2, minimum=1
     )
-
-    def __post_init__(self):
-        super().__post_init__()
-        if not (math.isfinite(self.alpha) and self.alpha > 0):
-            raise ValueError(f"--alpha must be finite and > 0, received {self.alpha}")
-        if not self.epsilons or any(
-            not (math.isfinite(e) and 0 < e <= 255) for e in self.epsilons
-        ):
-            raise ValueError(
-                f"--epsilons must be pixel levels in (0, 255], received {self.epsilons}"
-            )
-        if len(set(self.epsilons)) != len(self.epsilons):
-            raise ValueError(f"--epsilons lists a value twice: {self.epsilons}")
-        if self.iterations < 1:
-            raise ValueError(f"--iterations must be >= 1, received {self.iterations}")
-        if self.attack_batch_size < 1:
-            raise ValueError(
-                f"--attack-batch-size must be >= 1, received {self.attack_batch_size}"
-            )
+    attack_batch_size: int = cli.option(
+        500, "images per gradient computation of the attacks", resumable=True,
+        minimum=1,
+    )
 
 
 MODELS = ("erm", "mixup", "erm_source")
@@ -222,6 +201,7 @@ MODEL_LABELS = {"erm": "ERM", "mixup": "mixup", "erm_source": "ERM (black-box so
 
 
 def model_settings(config: AdversarialConfig, name: str) -> dict[str, Any]:
+    """The alpha and seed of each model (the unit key is (model, seed))."""
     return {
         "erm": {"alpha": 0.0, "seed": config.seed},
         "mixup": {"alpha": config.alpha, "seed": config.seed},
@@ -232,8 +212,8 @@ def model_settings(config: AdversarialConfig, name: str) -> dict[str, Any]:
 def _errors(gradient, x, labels) -> dict[str, float]:
     logits = gradient.predict_logits(x)
     return {
-        "top1": robustness.error_percent(logits, labels, 1),
-        "top5": robustness.error_percent(logits, labels, 5),
+        "top1": reporting.error_percent(logits, labels, 1),
+        "top5": reporting.error_percent(logits, labels, 5),
     }
 
 
@@ -245,9 +225,9 @@ def evaluate_attacks(
 ) -> list[dict[str, Any]]:
     """Rows (setting, attack, epsilon, method, top1, top5, ...) of every
     attack; setting is clean, white or black."""
-    transform = robustness.pixel_input_transform(data)
-    gradients = {
-        name: robustness.InputGradient(model, input_transform=transform)
+    transform = gradients.pixel_input_transform(data)
+    input_gradients = {
+        name: InputGradient(model, input_transform=transform)
         for name, model in trained.items()
     }
     pixels = data.x_test.astype(np.float32) / 255.0
@@ -256,7 +236,7 @@ def evaluate_attacks(
     for name in MODELS:
         rows.append({
             "setting": "clean", "attack": "clean", "epsilon": 0.0, "method": name,
-            **_errors(gradients[name], pixels, labels),
+            **_errors(input_gradients[name], pixels, labels),
         })
     done = 0
     for epsilon in config.epsilons:
@@ -267,7 +247,7 @@ def evaluate_attacks(
             )
             for name in MODELS:
                 adversarial = attack(
-                    gradients[name], pixels, labels, data.num_classes, **kwargs
+                    input_gradients[name], pixels, labels, data.num_classes, **kwargs
                 )
                 perturbation = float(np.abs(adversarial - pixels).max()) * 255.0
                 # White box: the model attacks itself.
@@ -275,7 +255,7 @@ def evaluate_attacks(
                     "setting": "white", "attack": method, "epsilon": epsilon,
                     "method": name, "source": name,
                     "max_perturbation_levels": perturbation,
-                    **_errors(gradients[name], adversarial, labels),
+                    **_errors(input_gradients[name], adversarial, labels),
                 }
                 rows.append(white)
                 if name == "erm_source":
@@ -286,7 +266,7 @@ def evaluate_attacks(
                             "epsilon": epsilon, "method": target,
                             "source": name,
                             "max_perturbation_levels": perturbation,
-                            **_errors(gradients[target], adversarial, labels),
+                            **_errors(input_gradients[target], adversarial, labels),
                         })
                 done += 1
                 if progress is not None:
@@ -318,8 +298,8 @@ def report(config: AdversarialConfig, rows, workdir: Path, data) -> str:
                     show_paper = epsilon == PAPER_EPSILON
                     table_rows.append({
                         "metric": "Top-1" if metric == "top1" else "Top-5",
-                        "method": (
-                            "ERM" if method == "erm" else f"mixup α={config.alpha:g}"
+                        "method": reporting.method_label(
+                            0.0 if method == "erm" else config.alpha
                         ),
                         "clean": _find(rows, "clean", "clean", 0.0, method)[metric],
                         "FGSM": _find(rows, setting, "fgsm", epsilon, method)[
@@ -341,65 +321,71 @@ def report(config: AdversarialConfig, rows, workdir: Path, data) -> str:
             )
             if setting == "black":
                 title += "; examples made by an independently trained ERM model"
-            texts.append(common.print_table(
+            texts.append(reporting.print_table(
                 ["metric", "method", "clean", "FGSM", "I-FGSM", "paper FGSM",
                  "paper I-FGSM"],
                 table_rows, title=title,
             ))
     columns = ["setting", "attack", "epsilon", "method", "source", "top1", "top5",
                "max_perturbation_levels"]
-    common.write_table_csv(workdir / "results.csv", columns, rows)
+    reporting.write_table_csv(workdir / "results.csv", columns, rows)
     return "\n\n".join(texts)
 
 
 def train(config: AdversarialConfig, workdir: str | Path) -> dict[str, Any]:
-    """Train (or load) the three models, attack, report."""
-    started = time.perf_counter()
-    workdir = common.prepare_workdir(workdir, config, RECIPE)
-    data = robustness.load_data(config)
-    print(
-        f"adversarial: {data.name}, {len(data.y_train)} training and "
-        f"{len(data.y_test)} test images; models ERM, mixup α={config.alpha:g} "
-        f"and a second ERM (black-box source), {config.epochs} epochs each",
-        flush=True,
-    )
-    trained, records = {}, []
-    progress = common.progress_bar(len(MODELS), unit_name="model")
-    for index, name in enumerate(MODELS, start=1):
-        settings = model_settings(config, name)
-        model, record = robustness.trained_model(
-            config, data, workdir, name, **settings
+    """Train the three models not yet trained in the workdir, attack, report."""
+    run = harness.Run(RECIPE, config, workdir, ("model", "seed"))
+    data = settings.load_data(config)
+    trained: dict[str, keras.Model] = {}
+
+    def train_unit(unit):
+        model, record = settings.train_and_save_classifier(
+            config, data, run.workdir, unit["model"], **model_settings(
+                config, unit["model"])
         )
-        trained[name] = model
-        records.append({**record, **settings})
-        errors = record["test_error_by_epoch"]
-        last = errors[-1] if errors else None
-        progress.update(index, [("test_error", last)] if last is not None else None)
+        trained[unit["model"]] = model
+        return record
+
+    records = run.train(
+        [{"model": name, "seed": model_settings(config, name)["seed"]}
+         for name in MODELS],
+        train_unit, show=("test_error",), unit_name="model",
+        headline=f"adversarial: {data.name}, {len(data.y_train)} training and "
+        f"{len(data.y_test)} test images; models ERM, mixup α={config.alpha:g} "
+        f"and a second ERM (black-box source), {config.setting().epochs} epochs "
+        f"each",
+    )
+    for record in records:  # trained by an earlier run: saved
+        if record["model"] not in trained:
+            trained[record["model"]] = keras.saving.load_model(
+                settings.saved_classifier_path(
+                    run.workdir, record["model"], record["seed"]
+                ),
+                compile=False,
+            )
     print("attacking", flush=True)
-    attack_progress = common.progress_bar(
+    attack_progress = reporting.progress_bar(
         len(config.epsilons) * len(ATTACKS) * len(MODELS), unit_name="attack"
     )
     rows = evaluate_attacks(config, data, trained, attack_progress)
-    table = report(config, rows, workdir, data)
-    results = {
-        "recipe": RECIPE,
-        "metric": "top-1 and top-5 error (%) on the test set",
-        "dataset": data.name,
-        "n_test": len(data.y_test),
-        "epsilons_pixel_levels": list(config.epsilons),
-        "models": records,
-        "rows": rows,
-        "elapsed_seconds": time.perf_counter() - started,
-        "table": table,
-    }
-    common.write_json(workdir / "results.json", results)
-    print(f"wrote {workdir / 'results.json'}, results.csv, history.csv", flush=True)
-    return results
+    table = report(config, rows, run.workdir, data)
+    return run.finish(
+        {
+            "metric": "top-1 and top-5 error (%) on the test set",
+            "dataset": data.name,
+            "n_test": len(data.y_test),
+            "setting": config.setting(),
+            "epsilons_pixel_levels": list(config.epsilons),
+            "models": records,
+            "rows": rows,
+        },
+        table=table,
+        files=["results.csv", "history.csv", "rows.jsonl"],
+    )
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    return common.run_cli(RECIPE, AdversarialConfig, train, argv, description=__doc__)
+main = cli.command(RECIPE, AdversarialConfig, train, description=__doc__)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

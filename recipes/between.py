@@ -23,56 +23,47 @@ misses and smaller gradient norms at every lam < 1.
     python -m recipes.between                    # digits, small CNN: ~2 CPU minutes
     python -m recipes.between --dataset cifar10  # PreAct ResNet-18: a GPU
     python -m recipes.between --smoke
+
+Measured here (recipes/README.md): misses at lambda 0.5 on digits ERM
+27.3%, mixup 1.7% (the paper's figure has no numbers). 2.5 min.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from recipes import common, images, robustness
+from recipes.lib import cli, gradients, harness, images, reporting, settings
+from recipes.lib.gradients import InputGradient
 
 RECIPE = "between"
 MODELS = ("erm", "mixup")
 
 
 @dataclasses.dataclass(frozen=True)
-class BetweenConfig(robustness.ImageTrainingConfig):
+class BetweenConfig(settings.ImageTrainingConfig):
     """ERM and mixup models evaluated in-between training pairs: misses and
     input-gradient norms against lam (mixup paper, Figure 2)."""
 
-    alpha: float = common.option(
-        1.0, "mixup alpha of the mixup model (the paper's CIFAR-10 setting)"
+    alpha: float = cli.option(
+        1.0, "mixup alpha of the mixup model (the paper's CIFAR-10 setting)",
+        above=0,
     )
-    pairs: int = common.option(
-        2000, "random pairs of training examples", smoke=16, metavar="N"
+    pairs: int = cli.option(
+        2000, "random pairs of training examples", smoke=16, metavar="N",
+        minimum=1,
     )
-    lam_points: int = common.option(
+    lam_points: int = cli.option(
         11, "values of lam, evenly spaced from 0.5 to 1 (the figure's x-axis)",
-        smoke=3, metavar="N",
+        smoke=3, metavar="N", minimum=2,
     )
-    eval_batch_size: int = common.option(
-        500, "images per gradient computation", resumable=True, metavar="N"
+    eval_batch_size: int = cli.option(
+        500, "images per gradient computation", resumable=True, metavar="N",
+        minimum=1,
     )
-
-    def __post_init__(self):
-        super().__post_init__()
-        if not (math.isfinite(self.alpha) and self.alpha > 0):
-            raise ValueError(f"--alpha must be finite and > 0, received {self.alpha}")
-        if self.pairs < 1:
-            raise ValueError(f"--pairs must be >= 1, received {self.pairs}")
-        if self.lam_points < 2:
-            raise ValueError(f"--lam-points must be >= 2, received {self.lam_points}")
-        if self.eval_batch_size < 1:
-            raise ValueError(
-                f"--eval-batch-size must be >= 1, received {self.eval_batch_size}"
-            )
 
     def lambdas(self) -> np.ndarray:
         return np.linspace(0.5, 1.0, self.lam_points)
@@ -101,7 +92,7 @@ def is_miss(predictions, labels_i, labels_j) -> np.ndarray:
 
 
 def in_between_measures(
-    gradient: robustness.InputGradient,
+    gradient: InputGradient,
     x_i: np.ndarray,
     x_j: np.ndarray,
     y_i: np.ndarray,
@@ -131,8 +122,8 @@ def in_between_measures(
         batch_x = mixed[start:stop]
         batch_y = one_hot[start:stop]
         if len(mixed) > batch_size:  # one shape: one compilation
-            batch_x = robustness.pad_rows(batch_x, batch_size)
-            batch_y = robustness.pad_rows(batch_y, batch_size)
+            batch_x = gradients.pad_rows(batch_x, batch_size)
+            batch_y = gradients.pad_rows(batch_y, batch_size)
         _, grad = gradient(batch_x, batch_y)
         logits = gradient.predict_logits(batch_x, batch_size=len(batch_x))
         size = stop - start
@@ -149,8 +140,8 @@ def measure(
 ) -> dict[str, list[float]]:
     """Miss rate (%) and gradient norm (mean and standard deviation over the
     pairs) at each lam."""
-    gradient = robustness.InputGradient(model)
-    inputs = robustness.normalized(data.x_train, data)
+    gradient = InputGradient(model)
+    inputs = gradients.normalized(data.x_train, data)
     first, second = pairs
     out: dict[str, list[float]] = {
         "miss_percent": [], "gradient_norm_mean": [], "gradient_norm_std": [],
@@ -177,8 +168,9 @@ def plot(config: BetweenConfig, measures, path: Path, title: str) -> Path:
 
     figure, (misses, norms) = plt.subplots(1, 2, figsize=(10, 4))
     lambdas = config.lambdas()
-    curves = (("erm", "ERM", "o-"), ("mixup", f"mixup α={config.alpha:g}", "s-"))
-    for name, label, style in curves:
+    curves = (("erm", 0.0, "o-"), ("mixup", config.alpha, "s-"))
+    for name, alpha, style in curves:
+        label = reporting.method_label(alpha)
         misses.plot(lambdas, measures[name]["miss_percent"], style, label=label)
         norms.plot(lambdas, measures[name]["gradient_norm_mean"], style, label=label)
     misses.set_xlabel("λ")
@@ -191,7 +183,7 @@ def plot(config: BetweenConfig, measures, path: Path, title: str) -> Path:
         axes.legend()
         axes.grid(alpha=0.3)
     figure.suptitle(title)
-    return common.save_figure(figure, path)
+    return reporting.save_figure(figure, path)
 
 
 def report(config: BetweenConfig, measures, workdir: Path, data) -> str:
@@ -213,59 +205,62 @@ def report(config: BetweenConfig, measures, workdir: Path, data) -> str:
         f"label y_i (mean, median over pairs); mixup α={config.alpha:g}. "
         f"Paper (CIFAR-10, plot only): mixup below ERM on both at every λ < 1"
     )
-    return common.print_table(
+    return reporting.print_table(
         list(rows[0]), rows, title=title, csv_path=workdir / "results.csv", digits=3
     )
 
 
 def train(config: BetweenConfig, workdir: str | Path) -> dict[str, Any]:
-    """Train (or load) the ERM and mixup models, measure, plot, report."""
-    started = time.perf_counter()
-    workdir = common.prepare_workdir(workdir, config, RECIPE)
-    data = robustness.load_data(config)
-    print(
-        f"between: {data.name}, {len(data.y_train)} training images; ERM and "
-        f"mixup α={config.alpha:g}, {config.epochs} epochs each",
-        flush=True,
-    )
-    records, measures = [], {}
+    """Train the ERM and mixup models not yet measured in the workdir,
+    measure them in-between training pairs, plot, report."""
+    run = harness.Run(RECIPE, config, workdir, ("model", "seed"))
+    data = settings.load_data(config)
     pairs = random_pairs(len(data.y_train), config.pairs, config.seed)
-    progress = common.progress_bar(len(MODELS), unit_name="model")
-    for index, name in enumerate(MODELS, start=1):
-        alpha = 0.0 if name == "erm" else config.alpha
-        model, record = robustness.trained_model(
-            config, data, workdir, name, alpha=alpha, seed=config.seed
+
+    def train_unit(unit):
+        alpha = 0.0 if unit["model"] == "erm" else config.alpha
+        model, record = settings.train_and_save_classifier(
+            config, data, run.workdir, unit["model"], alpha=alpha,
+            seed=config.seed,
         )
-        records.append({**record, "alpha": alpha, "seed": config.seed})
-        measures[name] = measure(config, data, model, pairs)
-        progress.update(index, [("miss_at_0.5", measures[name]["miss_percent"][0])])
-    table = report(config, measures, workdir, data)
+        measures = measure(config, data, model, pairs)
+        return {**record, "measures": measures,
+                "miss_at_0.5": measures["miss_percent"][0]}
+
+    records = run.train(
+        [{"model": name, "seed": config.seed} for name in MODELS], train_unit,
+        show=("miss_at_0.5",), unit_name="model",
+        headline=f"between: {data.name}, {len(data.y_train)} training images; "
+        f"ERM and mixup α={config.alpha:g}, {config.setting().epochs} epochs each",
+    )
+    measures = {record["model"]: record["measures"] for record in records}
+    table = report(config, measures, run.workdir, data)
     plot(
-        config, measures, workdir / "between.png",
+        config, measures, run.workdir / "between.png",
         f"{data.name}: ERM vs mixup in-between {config.pairs} random training pairs",
     )
-    results = {
-        "recipe": RECIPE,
-        "dataset": data.name,
-        "lambdas": config.lambdas(),
-        "pairs": config.pairs,
-        "same_class_pairs": int(
-            np.sum(data.y_train[pairs[0]] == data.y_train[pairs[1]])
-        ),
-        "measures": measures,
-        "models": records,
-        "elapsed_seconds": time.perf_counter() - started,
-        "table": table,
-    }
-    common.write_json(workdir / "results.json", results)
-    print(f"wrote {workdir / 'results.json'}, results.csv, between.png, history.csv",
-          flush=True)
-    return results
+    return run.finish(
+        {
+            "dataset": data.name,
+            "setting": config.setting(),
+            "lambdas": config.lambdas(),
+            "pairs": config.pairs,
+            "same_class_pairs": int(
+                np.sum(data.y_train[pairs[0]] == data.y_train[pairs[1]])
+            ),
+            "measures": measures,
+            "models": [
+                {k: v for k, v in record.items() if k != "measures"}
+                for record in records
+            ],
+        },
+        table=table,
+        files=["results.csv", "between.png", "history.csv", "rows.jsonl"],
+    )
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    return common.run_cli(RECIPE, BetweenConfig, train, argv, description=__doc__)
+main = cli.command(RECIPE, BetweenConfig, train, description=__doc__)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

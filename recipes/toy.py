@@ -19,13 +19,15 @@ seed; ERM is the same tf.data pipeline with alpha 0.
 
     python -m recipes.toy            # 3 seeds; seconds
     python -m recipes.toy --smoke
+
+Measured here (recipes/README.md): width of 0.1 < p < 0.9 ERM 0.10, mixup
+0.83 (the paper's figure has no numbers). 70 s.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,7 @@ import keras
 import numpy as np
 
 import keras_mixup
-from recipes import common, models
+from recipes.lib import cli, harness, models, reporting, storage
 
 RECIPE = "toy"
 # The plane shown and measured: the moons span x in [-1, 2], y in [-0.5, 1].
@@ -45,63 +47,44 @@ ECE_BINS = 10
 
 
 @dataclasses.dataclass(frozen=True)
-class ToyConfig(common.RecipeConfig):
+class ToyConfig(cli.RecipeConfig):
     """ERM against mixup on a two-class 2-D toy problem (mixup paper, Figure 1b)."""
 
-    seeds: int = common.option(
+    seeds: int = cli.option(
         3, "repeats: seeds seed .. seed+N-1 (the figure shows the first)",
-        smoke=1, resumable=True, metavar="N",
+        smoke=1, resumable=True, metavar="N", minimum=1,
     )
-    alpha: float = common.option(1.0, "mixup alpha (paper: 1)")
-    train_points: int = common.option(200, "training points", smoke=64, metavar="N")
-    test_points: int = common.option(
-        2000, "held-out points for calibration", smoke=500, metavar="N"
+    alpha: float = cli.option(1.0, "mixup alpha (paper: 1)", above=0)
+    train_points: int = cli.option(
+        200, "training points", smoke=64, metavar="N", minimum=4
     )
-    noise: float = common.option(
-        0.2, "standard deviation of the Gaussian noise on the moons"
+    test_points: int = cli.option(
+        2000, "held-out points for calibration", smoke=500, metavar="N",
+        minimum=10,
     )
-    hidden: tuple[int, ...] = common.option(
-        (64, 64), "hidden layer widths of the MLP", metavar="UNITS"
+    noise: float = cli.option(
+        0.2, "standard deviation of the Gaussian noise on the moons", minimum=0
     )
-    epochs: int = common.option(10, "epochs (each --steps-per-epoch steps)", smoke=2)
-    steps_per_epoch: int = common.option(100, "steps per epoch", smoke=10, metavar="N")
-    batch_size: int = common.option(50, "minibatch size")
-    learning_rate: float = common.option(1e-2, "Adam learning rate")
-    grid: int = common.option(
+    hidden: tuple[int, ...] = cli.option(
+        (64, 64), "hidden layer widths of the MLP", metavar="UNITS", minimum=1
+    )
+    epochs: int = cli.option(
+        10, "epochs (each --steps-per-epoch steps)", smoke=2, minimum=1
+    )
+    steps_per_epoch: int = cli.option(
+        100, "steps per epoch", smoke=10, metavar="N", minimum=1
+    )
+    batch_size: int = cli.option(50, "minibatch size", minimum=1)
+    learning_rate: float = cli.option(1e-2, "Adam learning rate", above=0)
+    grid: int = cli.option(
         200, "grid points per axis for the shading and the width", smoke=60,
-        metavar="N",
+        metavar="N", minimum=10,
     )
 
-    def __post_init__(self):
-        if self.seeds < 1:
-            raise ValueError(f"--seeds must be >= 1, got {self.seeds}")
-        if not (self.alpha > 0 and math.isfinite(self.alpha)):
-            raise ValueError(
-                f"--alpha must be finite and > 0 (ERM always runs), got {self.alpha}"
-            )
-        for flag, value, least in [
-            ("--train-points", self.train_points, 4),
-            ("--test-points", self.test_points, 10),
-            ("--epochs", self.epochs, 1),
-            ("--steps-per-epoch", self.steps_per_epoch, 1),
-            ("--batch-size", self.batch_size, 1),
-            ("--grid", self.grid, 10),
-        ]:
-            if value < least:
-                raise ValueError(f"{flag} must be >= {least}, got {value}")
-        if not (self.noise >= 0 and math.isfinite(self.noise)):
-            raise ValueError(f"--noise must be finite and >= 0, got {self.noise}")
-        if not self.hidden or any(units < 1 for units in self.hidden):
-            raise ValueError(f"--hidden must be positive widths, got {self.hidden}")
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            raise ValueError(
-                f"--learning-rate must be finite and > 0, got {self.learning_rate}"
-            )
-
-    def units(self) -> list[tuple[int, str, float]]:
+    def units(self) -> list[dict[str, Any]]:
         """(seed, method, alpha) in training order; ERM has alpha 0."""
         return [
-            (seed, method, alpha)
+            {"seed": seed, "method": method, "alpha": alpha}
             for seed in range(self.seed, self.seed + self.seeds)
             for method, alpha in (("erm", 0.0), ("mixup", float(self.alpha)))
         ]
@@ -174,7 +157,7 @@ def make_data(config: ToyConfig, seed: int):
 
 
 def train_one(
-    config: ToyConfig, seed: int, method: str, alpha: float, workdir: Path
+    config: ToyConfig, seed: int, method: str, alpha: float, directory: Path
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Train one MLP; returns its result row and p(y = 1 | x) on the grid."""
     import tensorflow as tf
@@ -200,8 +183,8 @@ def train_one(
     history = model.fit(
         dataset, epochs=config.epochs, steps_per_epoch=config.steps_per_epoch,
         shuffle=False, verbose=0,
-        callbacks=[common.history_logger(workdir, seed=seed, method=method,
-                                         alpha=alpha)],
+        callbacks=[storage.history_logger(directory, seed=seed, method=method,
+                                          alpha=alpha)],
     )
     seconds = time.perf_counter() - start
     grid_x, grid_y = grid_points(config.grid)
@@ -214,9 +197,6 @@ def train_one(
     )
     likelihood = np.where(y_test == 1, p_test, 1.0 - p_test)
     row = {
-        "seed": seed,
-        "method": method,
-        "alpha": alpha,
         "transition_width": transition_width(grid_x, grid_y, p_grid),
         "ece": expected_calibration_error(p_test, y_test),
         "test_error": 100.0 * float(np.mean((p_test > 0.5) != (y_test == 1))),
@@ -227,15 +207,11 @@ def train_one(
     return row, p_grid
 
 
-def grid_path(workdir: Path, seed: int, method: str) -> Path:
-    return workdir / "grids" / f"{method}-seed{seed}.npy"
+def grid_path(directory: Path, seed: int, method: str) -> Path:
+    return directory / "grids" / f"{method}-seed{seed}.npy"
 
 
 # ---------------------------------------------------------------- reporting
-
-
-def method_label(method: str, alpha: float) -> str:
-    return "ERM" if method == "erm" else f"mixup (α = {alpha:g})"
 
 
 METRICS = (
@@ -246,24 +222,23 @@ METRICS = (
 )
 
 
-def summarize(config: ToyConfig, rows: common.ResultRows) -> dict[str, Any]:
+def summarize(config: ToyConfig, rows: list[dict[str, Any]]) -> dict[str, Any]:
     summary = {}
-    for method, alpha in (("erm", 0.0), ("mixup", float(config.alpha))):
-        runs = [rows.get((seed, method, alpha)) for seed, m, _ in config.units()
-                if m == method]
-        summary[method_label(method, alpha)] = {
-            key: dataclasses.asdict(common.MeanStd.of(run[key] for run in runs))
+    for alpha in (0.0, float(config.alpha)):
+        runs = [row for row in rows if row["alpha"] == alpha]
+        summary[reporting.method_label(alpha)] = {
+            key: dataclasses.asdict(reporting.MeanStd.of(run[key] for run in runs))
             for key, _, _ in METRICS
         }
     return summary
 
 
-def report(config: ToyConfig, summary: dict[str, Any], workdir: Path) -> str:
+def report(config: ToyConfig, summary: dict[str, Any], directory: Path) -> str:
     """Print the metrics (each with its own precision); write results.csv."""
     columns = ["method", *(title for _, title, _ in METRICS)]
     printed = [
         {"method": label, **{
-            title: common.MeanStd(**entry[key]).format(digits)
+            title: reporting.MeanStd(**entry[key]).format(digits)
             for key, title, digits in METRICS
         }}
         for label, entry in summary.items()
@@ -273,13 +248,13 @@ def report(config: ToyConfig, summary: dict[str, Any], workdir: Path) -> str:
         f"points), MLP {'-'.join(map(str, config.hidden))}, mean ± std over "
         f"{config.seeds} seed(s); the paper's Figure 1b has no numbers"
     )
-    text = common.print_table(columns, printed, title=title)
-    common.write_table_csv(
-        workdir / "results.csv",
+    text = reporting.print_table(columns, printed, title=title)
+    reporting.write_table_csv(
+        directory / "results.csv",
         columns,
         [
             {"method": label, **{
-                title: common.MeanStd(**entry[key]) for key, title, _ in METRICS
+                title: reporting.MeanStd(**entry[key]) for key, title, _ in METRICS
             }}
             for label, entry in summary.items()
         ],
@@ -314,7 +289,7 @@ def draw_figure(
                    edgecolors="k", linewidths=0.3, label="class 1")
         row = rows[method]
         ax.set_title(
-            f"{method_label(method, row['alpha'])}\n"
+            f"{reporting.method_label(row['alpha'])}\n"
             f"width(0.1<p<0.9) {row['transition_width']:.2f}, "
             f"ECE {row['ece']:.1f}%",
             fontsize=10,
@@ -333,56 +308,40 @@ def draw_figure(
 def train(config: ToyConfig, workdir: str | Path) -> dict[str, Any]:
     """Train every (seed, method) not yet recorded in the workdir (each takes
     seconds, so a killed one reruns whole), then report and draw."""
-    started = time.perf_counter()
-    workdir = common.prepare_workdir(workdir, config, RECIPE)
-    (workdir / "grids").mkdir(exist_ok=True)
-    rows = common.ResultRows(workdir / "rows.jsonl", ("seed", "method", "alpha"))
-    units = config.units()
-    pending = [unit for unit in units if unit not in rows]
-    print(
-        f"toy: {config.seeds} seed(s) x (ERM, mixup α={config.alpha:g}) = "
-        f"{len(units)} runs; {len(units) - len(pending)} already done in {workdir}",
-        flush=True,
-    )
-    progress = common.progress_bar(len(units), unit_name="run")
-    progress.update(len(units) - len(pending))
-    for done, (seed, method, alpha) in enumerate(
-        pending, start=len(units) - len(pending) + 1
-    ):
-        row, p_grid = train_one(config, seed, method, alpha, workdir)
+    run = harness.Run(RECIPE, config, workdir, ("seed", "method", "alpha"))
+    (run.workdir / "grids").mkdir(exist_ok=True)
+
+    def train_unit(unit):
+        row, p_grid = train_one(
+            config, unit["seed"], unit["method"], unit["alpha"], run.workdir
+        )
         # The grid first: a recorded row always has its grid.
-        np.save(grid_path(workdir, seed, method), p_grid)
-        rows.add(row)
-        progress.update(done, [("width", row["transition_width"]),
-                               ("ece", row["ece"])])
+        np.save(grid_path(run.workdir, unit["seed"], unit["method"]), p_grid)
+        return row
+
+    rows = run.train(
+        config.units(), train_unit, show=("transition_width", "ece"),
+        headline=f"toy: {config.seeds} seed(s) x (ERM, mixup α={config.alpha:g}) "
+        f"= {len(config.units())} runs",
+    )
     summary = summarize(config, rows)
-    table = report(config, summary, workdir)
-    first = {method: rows.get((config.seed, method, alpha))
-             for _, method, alpha in units[:2]}
+    table = report(config, summary, run.workdir)
+    first = {row["method"]: row for row in rows[:2]}
     figure = draw_figure(
         config, config.seed,
-        {method: np.load(grid_path(workdir, config.seed, method)) for method in first},
-        first, workdir / FIGURE_NAME,
+        {method: np.load(grid_path(run.workdir, config.seed, method))
+         for method in first},
+        first, run.workdir / FIGURE_NAME,
     )
-    results = {
-        "recipe": RECIPE,
-        "summary": summary,
-        "runs": [rows.get(unit) for unit in units],
-        "trained_runs": len(pending),
-        "skipped_runs": len(units) - len(pending),
-        "figure": str(figure),
-        "elapsed_seconds": time.perf_counter() - started,
-        "table": table,
-    }
-    common.write_json(workdir / "results.json", results)
-    print(f"wrote {figure}, {workdir / 'results.json'}, results.csv, history.csv",
-          flush=True)
-    return results
+    return run.finish(
+        {"summary": summary, "runs": rows, "figure": str(figure)},
+        table=table,
+        files=[FIGURE_NAME, "results.csv", "history.csv"],
+    )
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    return common.run_cli(RECIPE, ToyConfig, train, argv, description=__doc__)
+main = cli.command(RECIPE, ToyConfig, train, description=__doc__)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

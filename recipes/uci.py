@@ -9,15 +9,17 @@ and mixing change with the seed; ERM and mixup share them within a seed).
     python -m recipes.uci --datasets abalone  # needs network once (OpenML), then cached
     python -m recipes.uci --csv data.csv --target class
     python -m recipes.uci --datasets digits --label-noise 0.4 --alpha 1 8
+
+Measured here (recipes/README.md): Iris test error ERM 8.3%, mixup 12.0%
+(10 seeds); digits with 40% noisy labels 13.3% -> 7.6% (alpha 8); paper:
+Iris ERM 21.3%, mixup 17.3%. 7 min for the default 80 runs.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import math
 import socket
-import sys
 import time
 import urllib.error
 from pathlib import Path
@@ -27,7 +29,9 @@ import keras
 import numpy as np
 
 import keras_mixup
-from recipes import common, models
+from recipes.lib import cli, harness, models, reporting, storage
+from recipes.lib.labels import corrupt_labels
+from recipes.lib.cli import RecipeError
 
 RECIPE = "uci"
 
@@ -57,10 +61,10 @@ _MISSING_TOKENS = frozenset({"", "?", "na", "nan", "null", "none"})
 
 
 @dataclasses.dataclass(frozen=True)
-class UCIConfig(common.RecipeConfig):
+class UCIConfig(cli.RecipeConfig):
     """ERM against mixup on UCI tabular datasets (mixup paper, Table 4)."""
 
-    datasets: tuple[str, ...] = common.option(
+    datasets: tuple[str, ...] = cli.option(
         (),
         "datasets: offline " + " ".join(OFFLINE_DATASETS) + "; downloaded from "
         "OpenML and cached under --data-dir: "
@@ -69,97 +73,71 @@ class UCIConfig(common.RecipeConfig):
         smoke=("iris",),
         resumable=True,
         metavar="NAME",
+        choices=KNOWN_DATASETS,
+        unique=True,
     )
-    csv: str | None = common.option(
+    csv: str | None = cli.option(
         None,
         "also run on this CSV file (header row optional); needs --target",
         metavar="FILE",
     )
-    target: str | None = common.option(
+    target: str | None = cli.option(
         None,
         "label column of --csv: a header name, or a 0-based index (-1 = last)",
         metavar="COLUMN",
     )
-    data_dir: str | None = common.option(
+    data_dir: str | None = cli.option(
         None,
         "cache for OpenML downloads (default: scikit-learn's data home, "
         "~/scikit_learn_data or $SCIKIT_LEARN_DATA)",
         resumable=True,
         metavar="DIR",
     )
-    seeds: int = common.option(
+    seeds: int = cli.option(
         10,
         "repeats of each comparison: seeds seed .. seed+N-1",
         smoke=1,
         resumable=True,
         metavar="N",
+        minimum=1,
     )
-    alpha: tuple[float, ...] = common.option(
+    alpha: tuple[float, ...] = cli.option(
         (1.0,),
         "mixup alpha(s) > 0; several values sweep (ERM always runs)",
         resumable=True,
+        above=0,
+        unique=True,
     )
-    label_noise: float = common.option(
+    label_noise: float = cli.option(
         0.0,
         "fraction of TRAIN labels replaced by a different, random class "
         "(test labels stay clean)",
         metavar="FRACTION",
+        minimum=0,
+        below=1,
     )
-    epochs: int = common.option(10, "epochs per run (paper: 10)", smoke=1)
-    batch_size: int = common.option(16, "minibatch size (paper: 16)")
-    hidden: tuple[int, ...] = common.option(
-        (128, 128), "hidden layer widths (paper: 128 128)", metavar="UNITS"
+    epochs: int = cli.option(10, "epochs per run (paper: 10)", smoke=1, minimum=1)
+    batch_size: int = cli.option(16, "minibatch size (paper: 16)", minimum=1)
+    hidden: tuple[int, ...] = cli.option(
+        (128, 128), "hidden layer widths (paper: 128 128)", metavar="UNITS",
+        minimum=1,
     )
-    test_fraction: float = common.option(
-        0.2, "fraction of each class held out for testing (stratified split)"
+    test_fraction: float = cli.option(
+        0.2, "fraction of each class held out for testing (stratified split)",
+        above=0, below=1,
     )
-    fit_verbose: int = common.option(
-        0,
-        "verbosity of each fit (0 silent, 1 progress bar, 2 one line per epoch)",
-        resumable=True,
-    )
+    fit_verbose: int = cli.fit_verbose_option()
 
-    def __post_init__(self):
-        if not self.datasets and self.csv is None:
-            object.__setattr__(self, "datasets", OFFLINE_DATASETS)
-        unknown = [name for name in self.datasets if name not in KNOWN_DATASETS]
-        if unknown:
-            raise ValueError(
-                f"unknown dataset(s) {', '.join(unknown)}; choose from "
-                f"{', '.join(KNOWN_DATASETS)}, or give a file with --csv FILE "
-                f"--target COLUMN"
-            )
-        if len(set(self.datasets)) != len(self.datasets):
-            raise ValueError(f"--datasets lists a dataset twice: {self.datasets}")
+    def validate(self):
         if (self.csv is None) != (self.target is None):
             raise ValueError("--csv and --target go together: give both or neither")
-        if self.seeds < 1:
-            raise ValueError(f"--seeds must be >= 1, got {self.seeds}")
-        if not self.alpha or any(not a > 0 or not math.isfinite(a) for a in self.alpha):
-            raise ValueError(
-                f"--alpha values must be finite and > 0 (alpha 0 is ERM, which "
-                f"always runs), got {self.alpha}"
-            )
-        if len(set(self.alpha)) != len(self.alpha):
-            raise ValueError(f"--alpha lists a value twice: {self.alpha}")
-        if not 0.0 <= self.label_noise < 1.0:
-            raise ValueError(f"--label-noise must be in [0, 1), got {self.label_noise}")
-        if self.epochs < 1:
-            raise ValueError(f"--epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"--batch-size must be >= 1, got {self.batch_size}")
-        if not self.hidden or any(units < 1 for units in self.hidden):
-            raise ValueError(f"--hidden must be positive widths, got {self.hidden}")
-        if not 0.0 < self.test_fraction < 1.0:
-            raise ValueError(
-                f"--test-fraction must be in (0, 1), got {self.test_fraction}"
-            )
-        if self.fit_verbose not in (0, 1, 2):
-            raise ValueError(f"--fit-verbose must be 0, 1 or 2, got {self.fit_verbose}")
 
     def dataset_names(self) -> tuple[str, ...]:
-        extra = (csv_dataset_name(self.csv),) if self.csv is not None else ()
-        return tuple(self.datasets) + extra
+        """--datasets (by default the offline ones, none with --csv), then
+        the --csv file."""
+        if self.csv is None:
+            return self.datasets or OFFLINE_DATASETS
+        return (*self.datasets, csv_dataset_name(self.csv))
 
     def seed_list(self) -> list[int]:
         return list(range(self.seed, self.seed + self.seeds))
@@ -244,9 +222,9 @@ def _checked(
     name: str, features: np.ndarray, labels: np.ndarray, num_classes: int, source: str
 ) -> TabularData:
     if num_classes < 2:
-        raise common.RecipeError(f"dataset {name} has {num_classes} class; need >= 2")
+        raise RecipeError(f"dataset {name} has {num_classes} class; need >= 2")
     if features.shape[1] == 0:
-        raise common.RecipeError(f"dataset {name} has no feature columns")
+        raise RecipeError(f"dataset {name} has no feature columns")
     return TabularData(name, features, labels, num_classes, source)
 
 
@@ -295,7 +273,7 @@ def load_openml(name: str, data_dir: str | None) -> TabularData:
         )
     except (urllib.error.URLError, OSError) as error:  # includes timeouts
         cache = data_dir or sklearn.datasets.get_data_home()
-        raise common.RecipeError(
+        raise RecipeError(
             f"dataset {name!r} is not in the cache ({cache}/openml) and could "
             f"not be downloaded from OpenML (data_id {data_id}): {error}. "
             f"Run once with network access to cache it (--data-dir DIR picks "
@@ -340,13 +318,13 @@ def load_csv(path: str, target: str) -> TabularData:
                 row for row in csv.reader(file) if any(cell.strip() for cell in row)
             ]
     except OSError as error:
-        raise common.RecipeError(f"cannot read --csv {path}: {error}") from error
+        raise RecipeError(f"cannot read --csv {path}: {error}") from error
     except (csv.Error, UnicodeDecodeError) as error:
-        raise common.RecipeError(
+        raise RecipeError(
             f"--csv {path} is not a readable CSV: {error}"
         ) from error
     if not rows:
-        raise common.RecipeError(f"--csv {path} is empty")
+        raise RecipeError(f"--csv {path} is empty")
     has_header = not all(_is_number(cell) for cell in rows[0])
     width = len(rows[0])
     header = (
@@ -357,17 +335,17 @@ def load_csv(path: str, target: str) -> TabularData:
     body = rows[1:] if has_header else rows
     for number, row in enumerate(body, start=2 if has_header else 1):
         if len(row) != width:
-            raise common.RecipeError(
+            raise RecipeError(
                 f"--csv {path} line {number} has {len(row)} fields, expected {width}"
             )
     if len(body) < 4:
-        raise common.RecipeError(f"--csv {path} has {len(body)} data rows; too few")
+        raise RecipeError(f"--csv {path} has {len(body)} data rows; too few")
     if target in header:
         target_index = header.index(target)
     elif target.lstrip("-").isdigit() and -width <= int(target) < width:
         target_index = int(target) % width
     else:
-        raise common.RecipeError(
+        raise RecipeError(
             f"--target {target!r} is not a column of {path}: give one of "
             f"{', '.join(header)} or an index in [-{width}, {width - 1}]"
         )
@@ -410,22 +388,8 @@ def stratified_split(
         np.sort(np.concatenate(test)),
     )
     if len(test_indices) == 0:
-        raise common.RecipeError("the test split is empty: raise --test-fraction")
+        raise RecipeError("the test split is empty: raise --test-fraction")
     return train_indices, test_indices
-
-
-def corrupt_labels(
-    labels: np.ndarray, fraction: float, num_classes: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """(noisy labels, indices changed): exactly round(fraction * n) labels are
-    replaced by a different class drawn uniformly from the others."""
-    count = round(fraction * len(labels))
-    changed = np.sort(rng.choice(len(labels), size=count, replace=False))
-    noisy = labels.copy()
-    noisy[changed] = (
-        labels[changed] + rng.integers(1, num_classes, size=count)
-    ) % num_classes
-    return noisy, changed
 
 
 def standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -462,20 +426,21 @@ def make_split(data: TabularData, config: UCIConfig, seed: int) -> Split:
     train_indices, test_indices = stratified_split(
         data.labels, config.test_fraction, rng
     )
-    y_train = data.labels[train_indices]
-    y_train, changed = corrupt_labels(
-        y_train, config.label_noise, data.num_classes, rng
+    # The noise continues the split's stream: one draw per seed.
+    noisy = corrupt_labels(
+        data.labels[train_indices], config.label_noise, data.num_classes,
+        seed=rng, replacement="other",
     )
     x_train, x_test = standardize(
         data.features[train_indices], data.features[test_indices]
     )
     return Split(
         x_train,
-        y_train.astype(np.int32),
+        noisy.labels,
         x_test,
         data.labels[test_indices].astype(np.int32),
         data.num_classes,
-        len(changed),
+        int(noisy.corrupted.sum()),
     )
 
 
@@ -503,7 +468,7 @@ def train_one(
     config: UCIConfig,
     seed: int,
     alpha: float,
-    workdir: Path,
+    directory: Path,
     tags: dict[str, Any],
 ) -> dict[str, Any]:
     """Train one net from scratch and return its test error (%)."""
@@ -517,7 +482,7 @@ def train_one(
         epochs=config.epochs,
         shuffle=False,  # the pipeline shuffles
         verbose=config.fit_verbose,
-        callbacks=[common.history_logger(workdir, **tags)],
+        callbacks=[storage.history_logger(directory, **tags)],
     )
     # A direct call: predict() would build (and on TF retrace) a new function
     # for every one of the many small models.
@@ -526,17 +491,19 @@ def train_one(
         np.mean(np.argmax(probabilities, axis=1) != split.y_test)
     )
     return {
-        **tags,
         "test_error": test_error,
         "final_train_loss": float(history.history["loss"][-1]),
         "seconds": time.perf_counter() - start,
     }
 
 
-def _units(config: UCIConfig) -> list[tuple[str, int, str, float]]:
+KEY_FIELDS = ("dataset", "seed", "method", "alpha")
+
+
+def units(config: UCIConfig) -> list[dict[str, Any]]:
     """(dataset, seed, method, alpha) in training order; ERM has alpha 0."""
     return [
-        (dataset, seed, method, alpha)
+        {"dataset": dataset, "seed": seed, "method": method, "alpha": alpha}
         for dataset in config.dataset_names()
         for seed in config.seed_list()
         for method, alpha in [("erm", 0.0)]
@@ -544,11 +511,7 @@ def _units(config: UCIConfig) -> list[tuple[str, int, str, float]]:
     ]
 
 
-def _method_label(method: str, alpha: float) -> str:
-    return "ERM" if method == "erm" else f"mixup α={alpha:g}"
-
-
-def summarize(config: UCIConfig, rows: common.ResultRows) -> dict[str, Any]:
+def summarize(config: UCIConfig, rows: storage.ResultRows) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     methods = [("erm", 0.0)] + [("mixup", float(a)) for a in config.alpha]
     for dataset in config.dataset_names():
@@ -558,8 +521,8 @@ def summarize(config: UCIConfig, rows: common.ResultRows) -> dict[str, Any]:
                 rows.get((dataset, seed, method, alpha))["test_error"]
                 for seed in config.seed_list()
             ]
-            stats = common.MeanStd.of(errors)
-            entry[_method_label(method, alpha)] = {
+            stats = reporting.MeanStd.of(errors)
+            entry[reporting.method_label(alpha)] = {
                 "mean": stats.mean,
                 "std": stats.std,
                 "n": stats.n,
@@ -573,22 +536,22 @@ def summarize(config: UCIConfig, rows: common.ResultRows) -> dict[str, Any]:
 
 
 def report(
-    config: UCIConfig, summary: dict[str, Any], workdir: Path, shapes: dict[str, str]
+    config: UCIConfig, summary: dict[str, Any], directory: Path,
+    shapes: dict[str, str],
 ) -> str:
     """Print the table beside the paper's; write results.csv and results.png."""
-    labels = [_method_label("erm", 0.0)] + [
-        _method_label("mixup", float(a)) for a in config.alpha
-    ]
-    columns = ["dataset", "classes", "train/test", *labels, "paper ERM", "paper mixup"]
+    methods = [reporting.method_label(a) for a in (0.0, *config.alpha)]
+    columns = ["dataset", "classes", "train/test", *methods, "paper ERM",
+               "paper mixup"]
     table_rows = []
     for dataset, entry in summary.items():
         row: dict[str, Any] = {
             "dataset": dataset,
             **{
-                label: common.MeanStd(
+                label: reporting.MeanStd(
                     entry[label]["mean"], entry[label]["std"], entry[label]["n"]
                 )
-                for label in labels
+                for label in methods
             },
         }
         row.update(dict(zip(("classes", "train/test"), shapes[dataset], strict=True)))
@@ -603,19 +566,19 @@ def report(
         f"Test error (%), mean ± std over {config.seeds} seed(s), "
         f"{config.epochs} epoch(s){noise}; paper: Table 4 of Zhang et al. (2018)"
     )
-    text = common.print_table(
-        columns, table_rows, title=title, csv_path=workdir / "results.csv"
+    text = reporting.print_table(
+        columns, table_rows, title=title, csv_path=directory / "results.csv"
     )
-    common.bar_chart(
-        workdir / "results.png",
+    reporting.bar_chart(
+        directory / "results.png",
         list(summary),
-        {label: [row[label] for row in table_rows] for label in labels},
+        {label: [row[label] for row in table_rows] for label in methods},
         reference={
             label: [
                 row["paper ERM" if label == "ERM" else "paper mixup"]
                 for row in table_rows
             ]
-            for label in labels
+            for label in methods
         },
         ylabel="test error (%)",
         title=f"UCI: ERM vs mixup ({config.seeds} seed(s){noise})",
@@ -626,79 +589,60 @@ def report(
 def train(config: UCIConfig, workdir: str | Path) -> dict[str, Any]:
     """Run every (dataset, seed, method, alpha) unit not yet recorded in the
     workdir, then report over all units of this config."""
-    started = time.perf_counter()
-    workdir = common.prepare_workdir(workdir, config, RECIPE)
-    rows = common.ResultRows(
-        workdir / "rows.jsonl", ("dataset", "seed", "method", "alpha")
-    )
-    units = _units(config)
-    pending = [unit for unit in units if unit not in rows]
+    run = harness.Run(RECIPE, config, workdir, KEY_FIELDS)
+    all_units = units(config)
     # Load every dataset with work left before training anything, so missing
     # data stops the run in seconds rather than after an hour.
     loaded = {
         name: load_dataset(name, config)
-        for name in dict.fromkeys(u[0] for u in pending)
+        for name in dict.fromkeys(u["dataset"] for u in run.pending(all_units))
     }
-    print(
-        f"UCI: {len(config.dataset_names())} dataset(s) x {config.seeds} seed(s) x "
-        f"(ERM + {len(config.alpha)} mixup) = {len(units)} runs; "
-        f"{len(units) - len(pending)} already done in {workdir}",
-        flush=True,
-    )
-    progress = common.progress_bar(len(units), unit_name="run")
-    progress.update(len(units) - len(pending))
-    split_key, split = None, None
-    for done, (dataset, seed, method, alpha) in enumerate(
-        pending, start=len(units) - len(pending) + 1
-    ):
-        if (dataset, seed) != split_key:  # units of one (dataset, seed) are adjacent
-            split_key, split = (
-                (dataset, seed),
-                make_split(loaded[dataset], config, seed),
-            )
-        tags = {"dataset": dataset, "seed": seed, "method": method, "alpha": alpha}
-        row = train_one(split, config, seed, alpha, workdir, tags)
-        row.update(
-            num_classes=split.num_classes,
-            n_train=len(split.y_train),
-            n_test=len(split.y_test),
-            corrupted_train_labels=split.corrupted,
-        )
-        rows.add(row)
-        progress.update(done, [("test_error", row["test_error"])])
+    splits: dict[tuple[str, int], Split] = {}
 
-    summary = summarize(config, rows)
+    def train_unit(unit):
+        key = (unit["dataset"], unit["seed"])
+        if key not in splits:  # units of one (dataset, seed) are adjacent
+            splits.clear()
+            splits[key] = make_split(loaded[unit["dataset"]], config, unit["seed"])
+        split = splits[key]
+        row = train_one(split, config, unit["seed"], unit["alpha"], run.workdir,
+                        dict(unit))
+        return {
+            **row,
+            "num_classes": split.num_classes,
+            "n_train": len(split.y_train),
+            "n_test": len(split.y_test),
+            "corrupted_train_labels": split.corrupted,
+        }
+
+    rows = run.train(
+        all_units, train_unit, show=("test_error",),
+        headline=f"UCI: {len(config.dataset_names())} dataset(s) x "
+        f"{config.seeds} seed(s) x (ERM + {len(config.alpha)} mixup) = "
+        f"{len(all_units)} runs",
+    )
+    summary = summarize(config, run.rows)
     shapes = {}
     for dataset in config.dataset_names():
-        first = rows.get((dataset, config.seed, "erm", 0.0))
+        first = run.rows.get((dataset, config.seed, "erm", 0.0))
         shapes[dataset] = (
             first["num_classes"],
             f"{first['n_train']}/{first['n_test']}",
         )
-    table = report(config, summary, workdir, shapes)
-    unit_rows = [rows.get(unit) for unit in units]
-    results = {
-        "recipe": RECIPE,
-        "metric": "test error (%)",
-        "summary": summary,
-        "runs": unit_rows,
-        "trained_runs": len(pending),
-        "skipped_runs": len(units) - len(pending),
-        "train_seconds_total": sum(r["seconds"] for r in unit_rows),
-        "elapsed_seconds": time.perf_counter() - started,
-        "table": table,
-    }
-    common.write_json(workdir / "results.json", results)
-    print(
-        f"wrote {workdir / 'results.json'}, results.csv, results.png, history.csv",
-        flush=True,
+    table = report(config, summary, run.workdir, shapes)
+    return run.finish(
+        {
+            "metric": "test error (%)",
+            "summary": summary,
+            "runs": rows,
+        },
+        table=table,
+        files=["results.csv", "results.png", "history.csv"],
     )
-    return results
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    return common.run_cli(RECIPE, UCIConfig, train, argv, description=__doc__)
+main = cli.command(RECIPE, UCIConfig, train, description=__doc__)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

@@ -10,7 +10,8 @@ import pytest
 from scipy import stats
 
 from recipes import between as recipe
-from recipes import robustness
+from recipes.lib import gradients, settings, training
+from tests.helpers import assert_plotted_png
 
 
 def tiny_linear_classifier(seed=0):
@@ -68,7 +69,7 @@ def test_in_between_measures_match_a_numpy_reference(lam):
     y_i = rng.integers(0, 4, 7)
     y_j = rng.integers(0, 4, 7)
     measures = recipe.in_between_measures(
-        robustness.InputGradient(model), x_i, x_j, y_i, y_j, lam, 4, batch_size=3
+        gradients.InputGradient(model), x_i, x_j, y_i, y_j, lam, 4, batch_size=3
     )
     mixed = lam * x_i.astype(np.float64) + (1 - lam) * x_j
     target = y_i if lam >= 0.5 else y_j  # the closer example's label
@@ -86,7 +87,7 @@ def test_in_between_measures_are_symmetric_in_the_pair():
     rng = np.random.default_rng(3)
     x_i, x_j = rng.normal(size=(2, 5, 3, 3, 1)).astype(np.float32)
     y_i, y_j = rng.integers(0, 4, (2, 5))
-    gradient = robustness.InputGradient(model)
+    gradient = gradients.InputGradient(model)
     forward = recipe.in_between_measures(gradient, x_i, x_j, y_i, y_j, 0.75, 4)
     backward = recipe.in_between_measures(gradient, x_j, x_i, y_j, y_i, 0.25, 4)
     np.testing.assert_array_equal(forward["miss"], backward["miss"])
@@ -97,7 +98,7 @@ def test_in_between_measures_are_symmetric_in_the_pair():
 
 def test_bad_arguments_raise_value_errors_that_name_them():
     model, _, _ = tiny_linear_classifier()
-    gradient = robustness.InputGradient(model)
+    gradient = gradients.InputGradient(model)
     x = np.zeros((2, 3, 3, 1), np.float32)
     labels = np.zeros(2, int)
     with pytest.raises(ValueError, match="lam must be in \\[0, 1\\], received 1.5"):
@@ -144,24 +145,33 @@ def test_smoke_run_writes_config_history_results_and_plot(smoke_run):
     assert [(r["model"], r["epoch"]) for r in history] == [
         ("erm", "0"), ("erm", "1"), ("mixup", "0"), ("mixup", "1")
     ]
-    assert (workdir / "between.png").read_bytes()[:4] == b"\x89PNG"
+    assert_plotted_png(workdir / "between.png")
     assert results["table"].startswith("Figure 2 as numbers")
 
 
-def test_rerun_loads_the_models_and_measures_the_same(smoke_run, monkeypatch):
+def test_rerun_trains_nothing_and_the_saved_models_measure_the_same(
+    smoke_run, monkeypatch
+):
     workdir, first = smoke_run
 
     def must_not_train(*args, **kwargs):
         raise AssertionError("a finished model was trained again")
 
-    monkeypatch.setattr(robustness, "fit_classifier", must_not_train)
-    again = recipe.main(["--smoke", "--workdir", str(workdir)])
+    monkeypatch.setattr(training, "fit_classifier", must_not_train)
+    argv = ["--smoke", "--workdir", str(workdir)]
+    again = recipe.main(argv)
+    assert again["trained_runs"] == 0 and again["measures"] == first["measures"]
+    # The saved models are the measured ones.
+    config = recipe.cli.parse_config(recipe.BetweenConfig, "between", argv).config
+    data = settings.load_data(config)
+    pairs = recipe.random_pairs(len(data.y_train), config.pairs, config.seed)
     for name in ("erm", "mixup"):
-        assert (
-            again["measures"][name]["miss_percent"]
-            == first["measures"][name]["miss_percent"]
+        model = keras.saving.load_model(
+            settings.saved_classifier_path(workdir, name, config.seed), compile=False
         )
+        measured = recipe.measure(config, data, model, pairs)
+        assert measured["miss_percent"] == first["measures"][name]["miss_percent"]
         np.testing.assert_allclose(
-            again["measures"][name]["gradient_norm_mean"],
+            measured["gradient_norm_mean"],
             first["measures"][name]["gradient_norm_mean"], rtol=1e-5,
         )

@@ -10,7 +10,9 @@ import pytest
 from scipy import stats
 
 from recipes import corrupted_labels as recipe
-from recipes import robustness
+from recipes.lib import training
+from recipes.lib.labels import CorruptedLabels, corrupt_labels
+from tests.helpers import assert_plotted_png
 
 
 def labels_of(n, k=10, seed=0):
@@ -24,7 +26,7 @@ def labels_of(n, k=10, seed=0):
 @pytest.mark.parametrize("replacement", ["uniform", "other"])
 def test_exactly_the_requested_fraction_is_replaced(n, fraction, replacement):
     labels = labels_of(n)
-    result = recipe.corrupt_labels(
+    result = corrupt_labels(
         labels, fraction, 10, seed=3, replacement=replacement
     )
     assert result.labels.dtype == np.int32 and result.labels.shape == (n,)
@@ -40,9 +42,9 @@ def test_exactly_the_requested_fraction_is_replaced(n, fraction, replacement):
 
 def test_a_fixed_seed_gives_the_same_corruption_and_another_seed_another():
     labels = labels_of(2000)
-    first = recipe.corrupt_labels(labels, 0.5, 10, seed=7)
-    again = recipe.corrupt_labels(labels, 0.5, 10, seed=7)
-    other = recipe.corrupt_labels(labels, 0.5, 10, seed=8)
+    first = corrupt_labels(labels, 0.5, 10, seed=7)
+    again = corrupt_labels(labels, 0.5, 10, seed=7)
+    other = corrupt_labels(labels, 0.5, 10, seed=8)
     np.testing.assert_array_equal(first.labels, again.labels)
     np.testing.assert_array_equal(first.corrupted, again.corrupted)
     assert np.mean(first.corrupted != other.corrupted) > 0.3
@@ -53,7 +55,7 @@ def test_uniform_random_labels_are_uniform_over_all_classes():
     the true one 1/K of the time, and every class is equally likely."""
     k = 10
     labels = np.zeros(200_000, dtype=np.int32)  # all class 0: a biased draw shows
-    result = recipe.corrupt_labels(labels, 0.5, k, seed=0, replacement="uniform")
+    result = corrupt_labels(labels, 0.5, k, seed=0, replacement="uniform")
     drawn = result.labels[result.corrupted]
     counts = np.bincount(drawn, minlength=k)
     assert stats.chisquare(counts).pvalue > 1e-4
@@ -64,7 +66,7 @@ def test_uniform_random_labels_are_uniform_over_all_classes():
 def test_other_random_labels_are_uniform_over_the_other_classes():
     k = 5
     labels = np.full(100_000, 2, dtype=np.int32)
-    result = recipe.corrupt_labels(labels, 0.8, k, seed=1, replacement="other")
+    result = corrupt_labels(labels, 0.8, k, seed=1, replacement="other")
     counts = np.bincount(result.labels[result.corrupted], minlength=k)
     assert counts[2] == 0
     assert stats.chisquare(np.delete(counts, 2)).pvalue > 1e-4
@@ -76,7 +78,7 @@ def test_which_labels_are_corrupted_is_uniform_over_positions():
     labels = labels_of(100)
     hits = np.zeros(100)
     for seed in range(400):
-        hits += recipe.corrupt_labels(labels, 0.3, 10, seed=seed).corrupted
+        hits += corrupt_labels(labels, 0.3, 10, seed=seed).corrupted
     assert abs(hits[:50].sum() - hits[50:].sum()) < 4 * np.sqrt(400 * 100 * 0.3 * 0.7)
 
 
@@ -85,22 +87,22 @@ def test_bad_arguments_raise_value_errors_that_name_them():
     with pytest.raises(
         ValueError, match=r"fraction must be a number in \[0, 1\], received 1.5"
     ):
-        recipe.corrupt_labels(labels, 1.5, 10, seed=0)
+        corrupt_labels(labels, 1.5, 10, seed=0)
     with pytest.raises(ValueError, match="num_classes must be an int >= 2, received 1"):
-        recipe.corrupt_labels(labels, 0.2, 1, seed=0)
+        corrupt_labels(labels, 0.2, 1, seed=0)
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 4\]"):
-        recipe.corrupt_labels(labels, 0.2, 5, seed=0)
+        corrupt_labels(labels, 0.2, 5, seed=0)
     with pytest.raises(ValueError, match="labels must be a 1-D array of integer"):
-        recipe.corrupt_labels(labels.astype(np.float32), 0.2, 10, seed=0)
+        corrupt_labels(labels.astype(np.float32), 0.2, 10, seed=0)
     with pytest.raises(ValueError, match="replacement must be one of uniform, other"):
-        recipe.corrupt_labels(labels, 0.2, 10, seed=0, replacement="flip")
+        corrupt_labels(labels, 0.2, 10, seed=0, replacement="flip")
     with pytest.raises(SystemExit):
         recipe.main(["--corruption", "1.0"])
 
 
 def test_training_errors_measure_memorization():
     true = np.array([0, 1, 2, 3, 4, 5, 6, 7])
-    corrupted = recipe.CorruptedLabels(
+    corrupted = CorruptedLabels(
         labels=np.array([0, 1, 2, 3, 9, 9, 9, 7]),
         corrupted=np.array([False, False, False, False, True, True, True, True]),
     )
@@ -125,10 +127,20 @@ def test_best_per_family_takes_the_lowest_best_test_error():
     assert best[(0.5, "mixup")]["alpha"] == 1.0
 
 
+PAPER_DROPOUT = (0.5, 0.7, 0.8, 0.9)
+
+
 def test_the_paper_grid_is_the_default_on_cifar10():
     config = recipe.CorruptedLabelsConfig(dataset="cifar10")
-    assert (config.epochs, config.batch_size, config.learning_rate) == (200, 128, 0.1)
-    assert config.milestones == (100, 150) and config.augment == "cifar"
+    setting = config.setting()
+    assert (setting.epochs, setting.batch_size) == (200, 128)
+    assert setting.learning_rate == 0.1
+    assert setting.milestones == (100, 150) and setting.augment == "cifar"
+    assert config.grid() == recipe.PAPER_GRID
+    # An option given replaces the data set's value, the others stay.
+    fewer = recipe.CorruptedLabelsConfig(dataset="cifar10", epochs=20, alphas=(4.0,))
+    assert (fewer.setting().epochs, fewer.setting().batch_size) == (20, 128)
+    assert fewer.grid().alphas == (4.0,) and fewer.grid().dropout == PAPER_DROPOUT
     assert len(recipe.units(config)) == 3 * (1 + 4 + 4 + 4 * 3)
 
 
@@ -170,7 +182,7 @@ def test_smoke_run_writes_config_history_results(smoke_run):
     assert "mixup + dropout (α = 8, p = 0.3)" in table and "87.90" in table
     for name in ("results.csv", "grid.csv", "rows.jsonl"):
         assert (workdir / name).exists()
-    assert (workdir / "results.png").read_bytes()[:4] == b"\x89PNG"
+    assert_plotted_png(workdir / "results.png")
 
 
 def test_rerun_trains_nothing_already_done(smoke_run, monkeypatch):
@@ -179,7 +191,7 @@ def test_rerun_trains_nothing_already_done(smoke_run, monkeypatch):
     def must_not_train(*args, **kwargs):
         raise AssertionError("a finished run was trained again")
 
-    monkeypatch.setattr(robustness, "fit_classifier", must_not_train)
+    monkeypatch.setattr(training, "fit_classifier", must_not_train)
     again = recipe.main(["--smoke", "--workdir", str(workdir)])
     assert again["trained_runs"] == 0 and again["skipped_runs"] == 4
     assert again["runs"] == first["runs"]

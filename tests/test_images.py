@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from recipes import images
+from recipes.lib import images
 
 
 def test_digits_arrays_are_the_real_sklearn_digits_split_stratified():
@@ -92,7 +92,7 @@ def test_train_dataset_normalises_one_hot_and_mixes_consistently():
         assert index.size == 1 and data.y_train[index[0]] == label
     # With mixup, every label row is a convex pair of one-hots summing to 1.
     mixed = next(iter(images.train_dataset(
-        data.x_train, data.y_train, mixup_alpha=1.0, **kwargs)))
+        data.x_train, data.y_train, alpha=1.0, **kwargs)))
     y_mixed = mixed[1].numpy()
     np.testing.assert_allclose(y_mixed.sum(1), 1.0, rtol=1e-6)
     assert ((y_mixed > 0).sum(1) <= 2).all() and (y_mixed.max(1) < 1).any()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import keras_mixup
-from recipes.models import preact_resnet18
+from recipes.lib.models import preact_resnet18
 
 
 def _trainable(model):
@@ -85,7 +85,7 @@ def test_preact_resnet18_rejects_bad_mixup_positions():
 
 
 def test_small_cnn_shapes_count_and_mixup_positions():
-    from recipes import models
+    from recipes.lib import models
 
     model = models.small_cnn()
     assert model.count_params() == 289_066
@@ -101,7 +101,7 @@ def test_small_cnn_shapes_count_and_mixup_positions():
 
 
 def test_small_cnn_batchnorm_momentum():
-    from recipes import models
+    from recipes.lib import models
 
     def momenta(model):
         return {layer.momentum for layer in model.layers
@@ -123,7 +123,7 @@ def test_small_cnn_batchnorm_momentum():
 # builders are backend-independent Keras layers; a tiny ResNeXt is built,
 # counted and run on both backends.
 
-from recipes import models  # noqa: E402
+from recipes.lib import models  # noqa: E402
 
 tensorflow_only = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",

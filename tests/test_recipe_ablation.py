@@ -7,7 +7,9 @@ import keras
 import numpy as np
 import pytest
 
-from recipes import ablation, common
+from recipes import ablation
+from recipes.lib import cli, settings, storage
+from tests.helpers import assert_plotted_png
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +28,11 @@ def test_smoke_writes_config_results_rows_and_chart(smoke_run):
     assert written["recipe"] == "ablation"
     assert written["keras_backend"] == keras.backend.backend()
     assert written["config"]["rows"] == list(ablation.SMOKE_ROWS)
-    assert written["config"]["epochs"] == 2
+    assert written["config"]["epochs"] is None  # the data set's: 2 on synthetic
 
     saved = json.loads((workdir / "results.json").read_text())
     assert saved["trained_runs"] == 2 and saved["skipped_runs"] == 0
+    assert saved["setting"]["epochs"] == 2 and saved["setting"]["batch_size"] == 32
     assert [entry["row"] for entry in saved["summary"]] == list(ablation.SMOKE_ROWS)
     for run in saved["runs"]:
         errors = run["test_errors"]
@@ -50,7 +53,7 @@ def test_smoke_writes_config_results_rows_and_chart(smoke_run):
         table = list(csv.reader(file))
     assert table[0] == ["row", "ours wd=0.0005", "paper wd=0.0005"]
     assert table[1][0] == "mixup: AC + KNN" and table[1][2] == "5.26"
-    assert (workdir / "results.png").read_bytes()[:4] == b"\x89PNG"
+    assert_plotted_png(workdir / "results.png")
     assert results["summary"] == saved["summary"]
 
 
@@ -81,40 +84,42 @@ def test_resume_skips_finished_rows_and_runs_only_new_ones(smoke_run):
 
 
 def test_a_killed_run_resumes_from_its_last_finished_epoch(tmp_path, monkeypatch):
-    """The first fit dies after epoch 0 is checkpointed and logged; the second
-    trains only epoch 1 and reports both."""
-    config = common.smoke_config(ablation.AblationConfig)
-    data = ablation.load_data(config)
+    """The first fit dies as epoch 1 begins (epoch 0 logged and
+    checkpointed); the second trains only epoch 1 and reports both."""
+    config = cli.smoke_config(ablation.AblationConfig)
+    data = settings.load_data(config)
     row = ablation.ROWS_BY_ID["erm"]
-    logger = common.history_logger
+    logger = storage.history_logger
     epochs_begun = []
 
     class Killed(Exception):
         pass
 
-    def dying_logger(workdir, **tags):
-        callback = logger(workdir, **tags)
-        end = callback.on_epoch_end
+    def dying_logger(directory, **tags):
+        callback = logger(directory, **tags)
 
-        def on_epoch_end(epoch, logs=None):
-            end(epoch, logs)
-            raise Killed
+        def on_epoch_begin(epoch, logs=None):
+            if epoch == 1:
+                raise Killed
 
-        callback.on_epoch_end = on_epoch_end
+        callback.on_epoch_begin = on_epoch_begin
         return callback
 
-    def counting_logger(workdir, **tags):
-        callback = logger(workdir, **tags)
+    def counting_logger(directory, **tags):
+        callback = logger(directory, **tags)
         callback.on_epoch_begin = lambda epoch, logs=None: epochs_begun.append(epoch)
         return callback
 
-    monkeypatch.setattr(common, "history_logger", dying_logger)
+    monkeypatch.setattr(storage, "history_logger", dying_logger)
     with pytest.raises(Killed):
         ablation.train_one(row, 5e-4, 0, config, data, {}, tmp_path)
-    monkeypatch.setattr(common, "history_logger", counting_logger)
+    monkeypatch.setattr(storage, "history_logger", counting_logger)
     result = ablation.train_one(row, 5e-4, 0, config, data, {}, tmp_path)
     assert epochs_begun == [1]
     assert len(result["test_errors"]) == 2
+    history = tmp_path / "units" / ablation.unit_id("erm", 5e-4, 0) / "history.csv"
+    with open(history, newline="") as file:
+        assert [int(r["epoch"]) for r in csv.DictReader(file)] == [0, 1]
 
 
 @pytest.mark.parametrize("row_id,check", [
@@ -124,11 +129,11 @@ def test_a_killed_run_resumes_from_its_last_finished_epoch(tmp_path, monkeypatch
     ("mixup-ac-rp", "mixed"),
 ])
 def test_pipelines_give_each_row_its_targets(row_id, check):
-    config = common.smoke_config(ablation.AblationConfig)
-    data = ablation.load_data(config)
+    config = cli.smoke_config(ablation.AblationConfig)
+    data = settings.load_data(config)
     row = ablation.ROWS_BY_ID[row_id]
     x, y = next(ablation.train_pipeline(data, row, config, 0, {}).as_numpy_iterator())
-    assert x.shape == (config.batch_size, 8, 8, 1) and x.dtype == np.float32
+    assert x.shape == (config.setting().batch_size, 8, 8, 1) and x.dtype == np.float32
     np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-6)
     if check == "smoothed":
         # The paper's smoothing: eps/10 wrong classes, 1 - 9 eps/10 right one.
@@ -142,8 +147,8 @@ def test_pipelines_give_each_row_its_targets(row_id, check):
 
 
 def test_noise_row_adds_gaussian_noise_of_its_sigma_to_erm_inputs():
-    config = common.smoke_config(ablation.AblationConfig)
-    data = ablation.load_data(config)
+    config = cli.smoke_config(ablation.AblationConfig)
+    data = settings.load_data(config)
     clean, _ = next(ablation.train_pipeline(
         data, ablation.ROWS_BY_ID["erm"], config, 0, {}).as_numpy_iterator())
     noisy, _ = next(ablation.train_pipeline(
@@ -153,8 +158,8 @@ def test_noise_row_adds_gaussian_noise_of_its_sigma_to_erm_inputs():
 
 
 def test_small_cnn_batchnorm_averages_like_pytorch_and_latent_rows_wrap():
-    config = common.smoke_config(ablation.AblationConfig)
-    data = ablation.load_data(config)
+    config = cli.smoke_config(ablation.AblationConfig)
+    data = settings.load_data(config)
     plain = ablation.build_model(ablation.ROWS_BY_ID["erm"], config, data, 5e-4, 0)
     norms = [layer for layer in plain.layers
              if isinstance(layer, keras.layers.BatchNormalization)]
@@ -165,24 +170,28 @@ def test_small_cnn_batchnorm_averages_like_pytorch_and_latent_rows_wrap():
 
 
 def test_digits_defaults_are_the_robustness_recipes_digits_setting():
-    from recipes import robustness
-
     config = ablation.AblationConfig(dataset="digits")
-    shared = robustness.DATASET_DEFAULTS["digits"]
-    assert (config.epochs, config.batch_size, config.lr, config.milestones,
-            config.momentum) == (shared["epochs"], shared["batch_size"],
-                                 shared["learning_rate"], shared["milestones"],
-                                 shared["momentum"])
-    assert len(config.rows) == 20  # Layers 3 and 4 have no counterpart
+    assert config.setting() == settings.SETTINGS["digits"]
+    assert config.neighbours() == 10
+    assert len(config.row_ids()) == 20  # Layers 3 and 4 have no counterpart
+    faster = ablation.AblationConfig(dataset="digits", lr=0.05, epochs=10,
+                                     milestones=(5,))
+    assert (faster.setting().learning_rate, faster.setting().epochs,
+            faster.setting().batch_size) == (0.05, 10, 64)
 
 
 def test_config_refuses_unknown_rows_and_latent_layers_without_counterpart():
-    with pytest.raises(ValueError, match="unknown row"):
+    with pytest.raises(ValueError, match="--rows values must be one of erm, "):
         ablation.AblationConfig(rows=("mixup-xx",))
     with pytest.raises(ValueError, match="latent-layer3.*Layer 1, 2 and 5"):
         ablation.AblationConfig(dataset="digits", rows=("latent-layer3",))
     with pytest.raises(ValueError, match="--lr must be > 0, got 0"):
         ablation.AblationConfig(lr=0.0)
+    with pytest.raises(ValueError, match=r"--milestones must be increasing "
+                       r"epochs in \[1, 30\), got \(15, 30\)"):
+        ablation.AblationConfig(dataset="digits", milestones=(15, 30))
     config = ablation.AblationConfig(dataset="cifar10")
-    assert len(config.rows) == 22 and config.epochs == 200 and config.lr == 0.1
-    assert config.milestones == (100, 150) and config.knn_k == 200
+    setting = config.setting()
+    assert len(config.row_ids()) == 22 and setting.epochs == 200
+    assert setting.learning_rate == 0.1 and setting.milestones == (100, 150)
+    assert config.neighbours() == 200

@@ -7,8 +7,9 @@ import keras
 import numpy as np
 import pytest
 
-from recipes import common
 from recipes import gan as recipe
+from recipes.lib import cli
+from tests.helpers import assert_plotted_png
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +45,11 @@ def test_smoke_writes_config_history_results_and_figure(smoke_run):
         assert set(run["trajectory"]) == {"1", "10", "20"}
         assert 0 <= run["modes"] <= run["num_modes"]
         assert 0.0 <= run["high_quality"] <= 1.0
-    entry = saved["summary"]["grid25"]["mixup GAN α=0.2"]["paper_setting"]
+    entry = saved["summary"]["grid25"]["mixup GAN (α = 0.2)"]["paper_setting"]
     assert entry["runs"] == 1 and set(entry["by_iteration"]) == {"1", "10", "20"}
     assert "Figure 5 as numbers" in results["table"]
     assert (workdir / "results.csv").exists()
-    assert (workdir / "figure5.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert_plotted_png(workdir / "figure5.png")
     for run_dir in (workdir / "runs").iterdir():
         with np.load(run_dir / "samples.npz") as samples:
             assert sorted(samples.files) == ["it1", "it10", "it20"]
@@ -119,7 +120,7 @@ def test_mode_metrics():
 
 
 def test_uniform_lam_option_draws_from_zero_to_alpha():
-    config = common.smoke_config(recipe.GANConfig)
+    config = cli.smoke_config(recipe.GANConfig)
     unit = {"method": "mixup", "alpha": 0.2, "width": 8, "d_steps": 2,
             "seed": 0, "learning_rate": 1e-3}
     gan = recipe.build_gan(

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from recipes import common, images, imagenet
+from recipes import imagenet
+from recipes.lib import cli, images, schedules
+from tests.helpers import assert_plotted_png
 
 # Mixup only (ERM is the same code path with alpha 0, run by the CIFAR test):
 # 16 mock training images of random sizes, batch 8, 32x32 crops; 8 validation
@@ -46,7 +48,7 @@ def resumed_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("imagenet")
     argv = SMOKE_ARGS + ["--workdir", str(workdir)]
     with tfds.testing.mock_data(num_examples=16):
-        config = common.parse_config(imagenet.ImageNetConfig, "imagenet", argv).config
+        config = cli.parse_config(imagenet.ImageNetConfig, "imagenet", argv).config
         with pytest.raises(Killed):
             imagenet.train(config, workdir, callbacks=[KillAfterFirstEpoch()])
         history_after_kill = _history(workdir)
@@ -72,7 +74,7 @@ def test_killed_run_resumes_and_writes_its_files(resumed_run):
     assert run["steps_per_epoch"] == 2
     for name in ["config.json", "history.csv", "results.json", "results.csv"]:
         assert (workdir / name).stat().st_size > 0
-    assert (workdir / "top1_error.png").read_bytes()[:4] == b"\x89PNG"
+    assert_plotted_png(workdir / "top1_error.png")
     assert not (workdir / "mixup" / "backup").exists()
     # 8 validation images: errors are whole numbers of them; top-5 <= top-1.
     for top1, top5 in zip(run["top1_error_by_epoch"], run["top5_error_by_epoch"],
@@ -88,15 +90,16 @@ def test_table_puts_ours_beside_table_1(resumed_run):
     assert lines[3].split() == [
         "ResNet-50", "ERM", "(Goyal", "et", "al.,", "2017)", "90", "-", "-", "23.5", "-"
     ]
-    assert lines[4].split() == ["ResNet-50", "mixup", "α=0.2", "90", "-", "-",
-                                "23.3", "6.6"]
+    assert lines[4].split() == ["ResNet-50", "mixup", "(α", "=", "0.2)", "90", "-",
+                                "-", "23.3", "6.6"]
     assert lines[17].split() == [
-        "ResNeXt-101", "32x4d", "mixup", "α=0.4", "200", "-", "-", "20.1", "5.0"
+        "ResNeXt-101", "32x4d", "mixup", "(α", "=", "0.4)", "200", "-", "-", "20.1",
+        "5.0"
     ]
     ours = lines[18].split()
     run = results["runs"]["mixup"]
-    assert ours[:5] == ["small", "CNN", "mixup", "α=0.2", "2"]
-    assert [float(v) for v in ours[5:7]] == pytest.approx(
+    assert ours[:7] == ["small", "CNN", "mixup", "(α", "=", "0.2)", "2"]
+    assert [float(v) for v in ours[7:9]] == pytest.approx(
         [run["top1_error"], run["top5_error"]], abs=0.05
     )
 
@@ -120,7 +123,7 @@ def test_default_config_is_the_papers_setting():
 def test_schedule_warms_up_then_divides_by_ten():
     config = imagenet.ImageNetConfig()
     steps = 1251  # 1,281,167 // 1024
-    schedule = common.StepDecay(
+    schedule = schedules.step_decay(
         config.peak_learning_rate(), config.schedule_milestones(), steps,
         warmup_epochs=config.warmup_epochs,
         warmup_start_lr=config.warmup_start_learning_rate(),
@@ -176,7 +179,7 @@ def test_pipelines_give_normalised_batches_and_mixed_one_hot_labels():
     )
     batch_images, labels = next(iter(images.imagenet_train_dataset(
         records, batch_size=4, image_size=32, seed=0, num_classes=10,
-        mixup_alpha=1.0,
+        alpha=1.0,
     )))
     assert batch_images.shape == (4, 32, 32, 3) and labels.shape == (4, 10)
     np.testing.assert_allclose(labels.numpy().sum(1), 1.0, rtol=1e-6)
@@ -213,16 +216,16 @@ def test_missing_imagenet_says_where_to_put_the_archives(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--model", "vgg16"], "--model must be one of resnet50, resnet101"),
+        (["--model", "vgg16"], "--model: invalid choice: 'vgg16'"),
         (["--epochs", "120"], "--epochs 120 has no default schedule"),
         (["--milestones", "3", "60"], "must come after the 5 warm-up epochs"),
-        (["--alpha", "-1"], "--alpha must be finite and > 0"),
+        (["--alpha", "-1"], "--alpha must be > 0, got -1.0"),
         (["--image-size", "16"], "--image-size must be >= 32"),
-        (["--method", "cutmix"], "--method must be one of erm, mixup, both"),
+        (["--method", "cutmix"], "--method: invalid choice: 'cutmix'"),
         (["--shuffle-buffer", "0"], "--shuffle-buffer must be >= 1, got 0"),
         (["--warmup-epochs", "-1"], "--warmup-epochs must be >= 0, got -1"),
         (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
-        (["--precision", "int8"], "--precision must be one of float32"),
+        (["--precision", "int8"], "--precision: invalid choice: 'int8'"),
     ],
 )
 def test_bad_cli_input_is_a_usage_error(argv, message, capsys):

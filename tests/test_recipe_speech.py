@@ -13,7 +13,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import keras_mixup
-from recipes import common, models, speech
+from recipes import speech
+from recipes.lib import cli, data, models
 
 MOCK_EXAMPLES = 8  # per split; the smoke setting uses the first 8
 
@@ -300,10 +301,10 @@ def test_hash_split_keeps_speakers_together_in_about_10_10_80():
 
 
 def test_wav_folder_errors_name_the_problem(tmp_path):
-    with pytest.raises(common.RecipeError, match="is not a directory"):
+    with pytest.raises(cli.RecipeError, match="is not a directory"):
         speech.wav_folder_files(tmp_path / "absent")
     (tmp_path / "one" / "yes").mkdir(parents=True)
-    with pytest.raises(common.RecipeError, match=r"1 label sub-folder\(s\) \(yes\)"):
+    with pytest.raises(cli.RecipeError, match=r"1 label sub-folder\(s\) \(yes\)"):
         speech.wav_folder_files(tmp_path / "one")
     root = make_wav_folder(tmp_path / "rate")
     path = next((root / "yes").glob("*.wav"))
@@ -312,7 +313,7 @@ def test_wav_folder_errors_name_the_problem(tmp_path):
         file.setsampwidth(2)
         file.setframerate(8000)
         file.writeframes(np.zeros(800, "<i2").tobytes())
-    with pytest.raises(common.RecipeError, match="has 8000 Hz, 1 channel"):
+    with pytest.raises(cli.RecipeError, match="has 8000 Hz, 1 channel"):
         speech.wav_folder_files(root)
 
 
@@ -368,10 +369,12 @@ def test_waveform_model_computes_the_pipelines_spectrograms():
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--models", "resnet"], "--models must name networks among lenet, vgg11"),
-        (["--method", "cutmix"], "--method must be one of erm, mixup, both"),
-        (["--alpha", "0"], "--alpha values must be finite and > 0"),
-        (["--mix-at", "mfcc"], "--mix-at must be one of spectrogram, waveform"),
+        (["--models", "resnet"],
+         "--models: invalid choice: 'resnet' (choose from 'lenet', 'vgg11')"),
+        (["--models", "lenet", "lenet"], "--models lists a value twice"),
+        (["--method", "cutmix"], "--method: invalid choice: 'cutmix'"),
+        (["--alpha", "0"], "--alpha values must be > 0, got 0.0"),
+        (["--mix-at", "mfcc"], "--mix-at: invalid choice: 'mfcc'"),
         (["--warmup-epochs", "31"], "--warmup-epochs must be in [0, --epochs=30]"),
         (["--batch-size", "0"], "--batch-size must be >= 1"),
     ],
@@ -389,17 +392,19 @@ def test_default_config_is_the_papers_setting():
     assert (config.warmup_epochs, config.alpha, config.mix_at) == (
         5, (0.1, 0.2), "spectrogram"
     )
-    assert [speech.learning_rate_at(e, config) for e in (0, 9, 10, 19, 20, 29)] == (
-        pytest.approx([3e-3, 3e-3, 3e-4, 3e-4, 3e-5, 3e-5])
-    )
-    assert config.units() == [
+    # Divided by 10 every 10 epochs: epoch e starts at step 7 * e.
+    schedule = speech.learning_rate_schedule(config, steps_per_epoch=7)
+    rates = [float(schedule(7 * e)) for e in (0, 9, 10, 19, 20, 29)]
+    assert rates == pytest.approx([3e-3, 3e-3, 3e-4, 3e-4, 3e-5, 3e-5])
+    assert float(schedule(7 * 10 - 1)) == pytest.approx(3e-3)
+    assert [tuple(unit.values()) for unit in config.units()] == [
         ("lenet", "erm", 0.0), ("lenet", "mixup", 0.1), ("lenet", "mixup", 0.2),
         ("vgg11", "erm", 0.0), ("vgg11", "mixup", 0.1), ("vgg11", "mixup", 0.2),
     ]
 
 
 def test_missing_tfds_data_stops_before_training(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(common, "network_available", lambda *a, **k: False)
+    monkeypatch.setattr(data, "network_available", lambda *a, **k: False)
     monkeypatch.setattr(speech, "fit_model", lambda *a, **k: pytest.fail("trained"))
     with pytest.raises(SystemExit) as exit_info:
         speech.main(["--smoke", "--data-dir", str(tmp_path / "none"),

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from recipes import toy
+from tests.helpers import assert_plotted_png
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +22,7 @@ def smoke_run(tmp_path_factory):
 
 def test_smoke_writes_the_figure(smoke_run):
     workdir, results = smoke_run
-    png = (workdir / toy.FIGURE_NAME).read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    height, width, _ = assert_plotted_png(workdir / toy.FIGURE_NAME).shape
     assert width > 2 * height > 400  # two panels side by side
     assert results["figure"] == str(workdir / toy.FIGURE_NAME)
 
@@ -68,7 +67,7 @@ def test_rerun_trains_nothing_and_redraws_the_figure(smoke_run, monkeypatch):
     again = toy.main(["--smoke", "--workdir", str(workdir)])
     assert again["trained_runs"] == 0 and again["skipped_runs"] == 2
     assert again["summary"] == first["summary"]
-    assert (workdir / toy.FIGURE_NAME).read_bytes()[:4] == b"\x89PNG"
+    assert_plotted_png(workdir / toy.FIGURE_NAME)
 
 
 @pytest.mark.parametrize("slope", [2.0, 8.0])
@@ -100,10 +99,11 @@ def test_expected_calibration_error_by_hand():
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--alpha", "0"], "--alpha must be finite and > 0"),
+        (["--alpha", "0"], "--alpha must be > 0, got 0.0"),
         (["--seeds", "0"], "--seeds must be >= 1"),
         (["--grid", "3"], "--grid must be >= 10"),
-        (["--noise", "-1"], "--noise must be finite and >= 0"),
+        (["--noise", "-1"], "--noise must be >= 0, got -1.0"),
+        (["--noise", "nan"], "--noise must be >= 0, got nan"),
     ],
 )
 def test_bad_cli_input_is_a_usage_error(argv, message, capsys):

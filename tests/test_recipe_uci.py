@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 import sklearn.datasets
 
-from recipes import common, uci
+from recipes import uci
+from recipes.lib import cli
+from recipes.lib.labels import corrupt_labels
+from tests.helpers import assert_plotted_png
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +52,7 @@ def test_smoke_writes_history_results_and_chart(smoke_run):
     assert saved["trained_runs"] == 2 and saved["skipped_runs"] == 0
     iris = saved["summary"]["iris"]
     assert iris["paper ERM"] == 21.3 and iris["paper mixup"] == 17.3
-    for label in ("ERM", "mixup α=1"):
+    for label in ("ERM", "mixup (α = 1)"):
         assert iris[label]["n"] == 1
         assert 0.0 <= iris[label]["mean"] <= 100.0
     # 30 test examples: errors are multiples of 1/30.
@@ -62,7 +65,7 @@ def test_smoke_writes_history_results_and_chart(smoke_run):
         table = list(csv.reader(file))
     assert table[0][:4] == ["dataset", "classes", "train/test", "ERM mean"]
     assert table[1][:3] == ["iris", "3", "120/30"]
-    assert (workdir / "results.png").read_bytes()[:4] == b"\x89PNG"
+    assert_plotted_png(workdir / "results.png")
 
 
 def test_smoke_prints_table_beside_the_paper(smoke_run):
@@ -75,7 +78,9 @@ def test_smoke_prints_table_beside_the_paper(smoke_run):
         "train/test",
         "ERM",
         "mixup",
-        "α=1",
+        "(α",
+        "=",
+        "1)",
         "paper",
         "ERM",
         "paper",
@@ -179,14 +184,14 @@ def test_load_csv_without_header_takes_a_column_index(tmp_path):
 def test_load_csv_bad_input_gets_clear_errors(tmp_path):
     _write_csv(tmp_path / "plants.csv")
     with pytest.raises(
-        common.RecipeError, match=r"'kind' is not a column.*width, colour"
+        cli.RecipeError, match=r"'kind' is not a column.*width, colour"
     ):
         uci.load_csv(str(tmp_path / "plants.csv"), "kind")
     ragged = tmp_path / "ragged.csv"
     ragged.write_text("a,b\n1,2\n3\n4,5\n6,7\n8,9\n")
-    with pytest.raises(common.RecipeError, match="line 3 has 1 fields, expected 2"):
+    with pytest.raises(cli.RecipeError, match="line 3 has 1 fields, expected 2"):
         uci.load_csv(str(ragged), "b")
-    with pytest.raises(common.RecipeError, match="cannot read --csv"):
+    with pytest.raises(cli.RecipeError, match="cannot read --csv"):
         uci.load_csv(str(tmp_path / "absent.csv"), "b")
 
 
@@ -204,18 +209,27 @@ def test_csv_dataset_trains_end_to_end(tmp_path):
     assert results["summary"]["csv:plants"]["paper ERM"] is None
 
 
-def test_corrupt_labels_changes_exactly_the_fraction():
+def test_label_noise_changes_exactly_the_fraction_and_continues_the_stream():
+    """--label-noise: every chosen label becomes another class; the draw
+    continues the generator the split used, so a seed fixes both."""
     labels = np.arange(200) % 10
-    noisy, changed = uci.corrupt_labels(labels, 0.4, 10, np.random.default_rng(3))
-    assert len(changed) == 80
-    assert np.flatnonzero(noisy != labels).tolist() == changed.tolist()
-    assert noisy.min() >= 0 and noisy.max() <= 9
-    again, _ = uci.corrupt_labels(labels, 0.4, 10, np.random.default_rng(3))
-    assert (again == noisy).all()  # same seed, same corruption
-    other, _ = uci.corrupt_labels(labels, 0.4, 10, np.random.default_rng(4))
-    assert (other != noisy).any()
-    unchanged, none = uci.corrupt_labels(labels, 0.0, 10, np.random.default_rng(3))
-    assert len(none) == 0 and (unchanged == labels).all()
+
+    def noise(seed, fraction=0.4):
+        return corrupt_labels(labels, fraction, 10, seed=np.random.default_rng(seed),
+                              replacement="other")
+
+    noisy = noise(3)
+    assert noisy.corrupted.sum() == 80
+    assert np.flatnonzero(noisy.labels != labels).tolist() == np.flatnonzero(
+        noisy.corrupted).tolist()
+    assert noisy.labels.min() >= 0 and noisy.labels.max() <= 9
+    assert (noise(3).labels == noisy.labels).all()  # same seed, same corruption
+    assert (noise(4).labels != noisy.labels).any()
+    assert (noise(3, 0.0).labels == labels).all()
+    rng = np.random.default_rng(3)
+    rng.permutation(10)  # a split drew first: the noise follows that stream
+    continued = corrupt_labels(labels, 0.4, 10, seed=rng, replacement="other")
+    assert (continued.labels != noisy.labels).any()
 
 
 def test_label_noise_touches_train_labels_only():
@@ -252,7 +266,7 @@ def test_offline_openml_fetch_fails_fast_with_instructions(monkeypatch, tmp_path
 
     monkeypatch.setattr(sklearn.datasets, "fetch_openml", offline)
     start = time.perf_counter()
-    with pytest.raises(common.RecipeError) as error:
+    with pytest.raises(cli.RecipeError) as error:
         uci.load_openml("abalone", str(tmp_path))
     assert time.perf_counter() - start < 5
     message = str(error.value)
@@ -312,13 +326,15 @@ def test_cli_stops_before_training_when_data_is_missing(monkeypatch, tmp_path, c
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--alpha", "0"], "alpha 0 is ERM"),
-        (["--alpha", "1", "1"], "lists a value twice"),
-        (["--datasets", "mnist"], "unknown dataset(s) mnist; choose from iris"),
+        (["--alpha", "0"], "--alpha values must be > 0, got 0.0"),
+        (["--alpha", "1", "1"], "--alpha lists a value twice: 1.0 1.0"),
+        (["--datasets", "mnist"], "--datasets: invalid choice: 'mnist' (choose "
+                                  "from 'iris', 'wine'"),
         (["--csv", "x.csv"], "--csv and --target go together"),
-        (["--label-noise", "1"], "--label-noise must be in [0, 1)"),
-        (["--seeds", "0"], "--seeds must be >= 1"),
-        (["--test-fraction", "0"], "--test-fraction must be in (0, 1)"),
+        (["--label-noise", "1"], "--label-noise must be >= 0 and < 1, got 1.0"),
+        (["--seeds", "0"], "--seeds must be >= 1, got 0"),
+        (["--test-fraction", "0"], "--test-fraction must be > 0 and < 1, got 0.0"),
+        (["--fit-verbose", "3"], "--fit-verbose: invalid choice: 3"),
     ],
 )
 def test_bad_cli_input_is_a_usage_error(argv, message, capsys):
@@ -330,11 +346,11 @@ def test_bad_cli_input_is_a_usage_error(argv, message, capsys):
 
 def test_default_config_is_the_papers_setting_on_offline_data():
     config = uci.UCIConfig()
-    assert config.datasets == uci.OFFLINE_DATASETS
+    assert config.dataset_names() == uci.OFFLINE_DATASETS
     assert (config.epochs, config.batch_size, config.hidden) == (10, 16, (128, 128))
     assert config.seeds == 10 and config.alpha == (1.0,)
-    units = uci._units(uci.UCIConfig(datasets=("iris",), seeds=2, alpha=(0.5, 8.0)))
-    assert units == [
+    units = uci.units(uci.UCIConfig(datasets=("iris",), seeds=2, alpha=(0.5, 8.0)))
+    assert [tuple(unit[k] for k in uci.KEY_FIELDS) for unit in units] == [
         ("iris", 0, "erm", 0.0),
         ("iris", 0, "mixup", 0.5),
         ("iris", 0, "mixup", 8.0),
@@ -345,7 +361,7 @@ def test_default_config_is_the_papers_setting_on_offline_data():
 
 
 def test_mlp_is_the_papers_net():
-    from recipes import models
+    from recipes.lib import models
 
     model = models.mlp(4, 3)
     assert [layer.units for layer in model.layers[1:]] == [128, 128, 3]

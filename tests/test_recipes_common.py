@@ -1,5 +1,6 @@
-"""recipes/common.py: CLI from a config dataclass, workdir, resume, tables,
-plots."""
+"""recipes/lib: options declared as config fields and the CLI built from
+them, the workdir (config.json, history.csv, resume), tables, plots, the
+learning-rate schedule, the recipe skeleton."""
 
 import csv
 import dataclasses
@@ -9,26 +10,22 @@ import keras
 import numpy as np
 import pytest
 
-from recipes import common
+from recipes.lib import cli, data, harness, reporting, schedules, storage
 
 
 @dataclasses.dataclass(frozen=True)
-class ToyConfig(common.RecipeConfig):
+class ToyConfig(cli.RecipeConfig):
     """A toy recipe."""
 
-    steps: int = common.option(100, "training steps", smoke=2)
-    rate: float = common.option(0.1, "learning rate")
-    widths: tuple[int, ...] = common.option((8, 8), "layer widths", smoke=(2,))
-    name: str | None = common.option(None, "optional name", resumable=True)
-    augment: bool = common.option(True, "augment the data")
-
-    def __post_init__(self):
-        if self.steps < 1:
-            raise ValueError(f"--steps must be >= 1, got {self.steps}")
+    steps: int = cli.option(100, "training steps", smoke=2, minimum=1)
+    rate: float = cli.option(0.1, "learning rate")
+    widths: tuple[int, ...] = cli.option((8, 8), "layer widths", smoke=(2,))
+    name: str | None = cli.option(None, "optional name", resumable=True)
+    augment: bool = cli.option(True, "augment the data")
 
 
 def test_parse_config_defaults_and_workdir():
-    invocation = common.parse_config(ToyConfig, "toy", [])
+    invocation = cli.parse_config(ToyConfig, "toy", [])
     assert invocation.config == ToyConfig()
     assert str(invocation.workdir) == "runs/toy"
     assert not invocation.smoke
@@ -36,7 +33,7 @@ def test_parse_config_defaults_and_workdir():
 
 
 def test_parse_config_smoke_values_and_explicit_flags_win():
-    invocation = common.parse_config(
+    invocation = cli.parse_config(
         ToyConfig,
         "toy",
         [
@@ -57,11 +54,11 @@ def test_parse_config_smoke_values_and_explicit_flags_win():
     )
     assert str(invocation.workdir) == "runs/toy-smoke"
     assert invocation.explicit == {"steps", "rate", "augment", "seed", "name"}
-    assert common.smoke_config(ToyConfig) == ToyConfig(steps=2, widths=(2,))
+    assert cli.smoke_config(ToyConfig) == ToyConfig(steps=2, widths=(2,))
 
 
 def test_parse_config_sequences_become_tuples(tmp_path):
-    invocation = common.parse_config(
+    invocation = cli.parse_config(
         ToyConfig, "toy", ["--widths", "4", "5", "6", "--workdir", str(tmp_path)]
     )
     assert invocation.config.widths == (4, 5, 6)
@@ -70,17 +67,17 @@ def test_parse_config_sequences_become_tuples(tmp_path):
 
 def test_bad_values_are_usage_errors(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        common.parse_config(ToyConfig, "toy", ["--steps", "0"])
+        cli.parse_config(ToyConfig, "toy", ["--steps", "0"])
     assert exit_info.value.code == 2
     assert "--steps must be >= 1, got 0" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        common.parse_config(ToyConfig, "toy", ["--steps", "many"])
+        cli.parse_config(ToyConfig, "toy", ["--steps", "many"])
     assert "invalid int value: 'many'" in capsys.readouterr().err
 
 
 def test_help_lists_every_option_with_defaults(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        common.parse_config(ToyConfig, "toy", ["--help"])
+        cli.parse_config(ToyConfig, "toy", ["--help"])
     assert exit_info.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
     for expected in [
@@ -101,10 +98,10 @@ def test_help_lists_every_option_with_defaults(capsys):
 
 def test_run_cli_prints_recipe_errors_without_traceback(capsys, tmp_path):
     def failing_train(config, workdir):
-        raise common.RecipeError("the data is missing; give --csv")
+        raise cli.RecipeError("the data is missing; give --csv")
 
     with pytest.raises(SystemExit) as exit_info:
-        common.run_cli("toy", ToyConfig, failing_train, ["--workdir", str(tmp_path)])
+        cli.run_cli("toy", ToyConfig, failing_train, ["--workdir", str(tmp_path)])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert (
@@ -114,18 +111,18 @@ def test_run_cli_prints_recipe_errors_without_traceback(capsys, tmp_path):
 
 def test_run_cli_passes_config_and_workdir(tmp_path):
     seen = {}
-    result = common.run_cli(
+    result = cli.run_cli(
         "toy",
         ToyConfig,
         lambda c, w: seen.update(config=c, workdir=w) or "done",
         ["--smoke", "--workdir", str(tmp_path)],
     )
     assert result == "done"
-    assert seen == {"config": common.smoke_config(ToyConfig), "workdir": tmp_path}
+    assert seen == {"config": cli.smoke_config(ToyConfig), "workdir": tmp_path}
 
 
 def test_prepare_workdir_writes_config_json(tmp_path):
-    workdir = common.prepare_workdir(tmp_path / "run", ToyConfig(seed=7), "toy")
+    workdir = storage.prepare_workdir(tmp_path / "run", ToyConfig(seed=7), "toy")
     written = json.loads((workdir / "config.json").read_text())
     assert written["recipe"] == "toy"
     assert written["config"] == {
@@ -144,40 +141,40 @@ def test_prepare_workdir_writes_config_json(tmp_path):
 
 
 def test_prepare_workdir_resumes_only_with_the_same_settings(tmp_path):
-    common.prepare_workdir(tmp_path, ToyConfig(), "toy")
+    storage.prepare_workdir(tmp_path, ToyConfig(), "toy")
     first = json.loads((tmp_path / "config.json").read_text())["first_started"]
     # A resumable field may change (e.g. more seeds add units) ...
-    common.prepare_workdir(tmp_path, ToyConfig(name="more"), "toy")
+    storage.prepare_workdir(tmp_path, ToyConfig(name="more"), "toy")
     assert json.loads((tmp_path / "config.json").read_text())["first_started"] == first
     # ... the others may not: results of different settings must not mix.
     with pytest.raises(
-        common.RecipeError, match=r"steps: 100 then, 5 now.*another --workdir"
+        cli.RecipeError, match=r"steps: 100 then, 5 now.*another --workdir"
     ):
-        common.prepare_workdir(tmp_path, ToyConfig(steps=5), "toy")
-    with pytest.raises(common.RecipeError, match="recipe 'toy', not 'other'"):
-        common.prepare_workdir(tmp_path, ToyConfig(), "other")
+        storage.prepare_workdir(tmp_path, ToyConfig(steps=5), "toy")
+    with pytest.raises(cli.RecipeError, match="recipe 'toy', not 'other'"):
+        storage.prepare_workdir(tmp_path, ToyConfig(), "other")
 
 
 def test_result_rows_record_and_skip_units(tmp_path):
     path = tmp_path / "rows.jsonl"
-    rows = common.ResultRows(path, ("dataset", "seed"))
+    rows = storage.ResultRows(path, ("dataset", "seed"))
     rows.add({"dataset": "iris", "seed": 0, "error": np.float32(0.25)})
     rows.add({"dataset": "iris", "seed": 1, "error": 0.5})
     # A run killed while writing leaves a partial last line: that unit reruns.
     with path.open("a") as file:
         file.write('{"dataset": "iris", "se')
-    reloaded = common.ResultRows(path, ("dataset", "seed"))
+    reloaded = storage.ResultRows(path, ("dataset", "seed"))
     assert len(reloaded) == 2
     assert ("iris", 0) in reloaded and ("iris", 1) in reloaded
     assert ("iris", 2) not in reloaded
     assert reloaded.get(("iris", 0))["error"] == 0.25
     path.write_text('not json\n{"dataset": "iris", "seed": 0}\n')
-    with pytest.raises(common.RecipeError, match=r"rows\.jsonl:1 is not valid JSON"):
-        common.ResultRows(path, ("dataset", "seed"))
+    with pytest.raises(cli.RecipeError, match=r"rows\.jsonl:1 is not valid JSON"):
+        storage.ResultRows(path, ("dataset", "seed"))
 
 
 def test_write_json_is_plain_json(tmp_path):
-    path = common.write_json(
+    path = storage.write_json(
         tmp_path / "results.json",
         {"a": (1, 2), "b": np.float64(0.5), "c": np.arange(2), "d": float("nan")},
     )
@@ -191,25 +188,25 @@ def test_write_json_is_plain_json(tmp_path):
 
 
 def test_mean_std():
-    stats = common.MeanStd.of([1.0, 2.0, 3.0])
+    stats = reporting.MeanStd.of([1.0, 2.0, 3.0])
     assert (stats.mean, stats.std, stats.n) == (2.0, 1.0, 3)
     assert stats.format() == "2.0 ± 1.0"
-    assert common.MeanStd.of([4.0]).std == 0.0
+    assert reporting.MeanStd.of([4.0]).std == 0.0
     with pytest.raises(ValueError, match="at least one value"):
-        common.MeanStd.of([])
+        reporting.MeanStd.of([])
 
 
 def test_print_table_aligns_and_writes_csv(tmp_path, capsys):
     columns = ["dataset", "ours", "paper"]
     rows = [
-        {"dataset": "iris", "ours": common.MeanStd(5.25, 1.5, 10), "paper": 21.3},
+        {"dataset": "iris", "ours": reporting.MeanStd(5.25, 1.5, 10), "paper": 21.3},
         {
             "dataset": "breast_cancer",
-            "ours": common.MeanStd(12.0, 0.25, 10),
+            "ours": reporting.MeanStd(12.0, 0.25, 10),
             "paper": None,
         },
     ]
-    text = common.print_table(
+    text = reporting.print_table(
         columns, rows, title="Test error (%)", csv_path=tmp_path / "t.csv"
     )
     assert capsys.readouterr().out == text + "\n"
@@ -235,12 +232,12 @@ def test_bar_chart_draws_the_bars_error_bars_and_references(tmp_path, monkeypatc
     close = plt.close
     monkeypatch.setattr(plt, "close", lambda *args, **kwargs: None)
     open_before = set(plt.get_fignums())
-    path = common.bar_chart(
+    path = reporting.bar_chart(
         tmp_path / "chart.png",
         ["iris", "wine"],
         {
-            "ERM": [common.MeanStd(5, 1, 3), 2.0],
-            "mixup": [common.MeanStd(4, 1, 3), None],
+            "ERM": [reporting.MeanStd(5, 1, 3), 2.0],
+            "mixup": [reporting.MeanStd(4, 1, 3), None],
         },
         reference={"ERM": [21.3, None], "mixup": [17.3, None]},
         ylabel="test error (%)",
@@ -318,7 +315,7 @@ def test_history_logger_appends_tagged_epochs(tmp_path):
             y,
             epochs=2,
             verbose=0,
-            callbacks=[common.history_logger(tmp_path, dataset="toy", seed=seed)],
+            callbacks=[storage.history_logger(tmp_path, dataset="toy", seed=seed)],
         )
     rows = _history_rows(tmp_path)
     assert list(rows[0]) == ["epoch", "dataset", "seed", "loss"]  # no val_ copies
@@ -345,8 +342,8 @@ def test_backup_and_restore_resumes_a_killed_fit(tmp_path):
 
     def callbacks(*extra):
         return [
-            common.backup_and_restore(tmp_path),
-            common.history_logger(tmp_path),
+            storage.backup_and_restore(tmp_path),
+            storage.history_logger(tmp_path),
             *extra,
         ]
 
@@ -361,7 +358,7 @@ def test_backup_and_restore_resumes_a_killed_fit(tmp_path):
 
 
 def test_progress_bar_shows_latest_values(capsys):
-    bar = common.progress_bar(2, unit_name="run")
+    bar = reporting.progress_bar(2, unit_name="run")
     bar.update(1, [("test_error", 10.0)])
     bar.update(2, [("test_error", 30.0)])
     out = capsys.readouterr().out
@@ -374,10 +371,10 @@ def test_progress_bar_shows_latest_values(capsys):
 def test_load_tfds_missing_offline_fails_fast_with_instructions(tmp_path, monkeypatch):
     import time
 
-    monkeypatch.setattr(common, "network_available", lambda *a, **k: False)
+    monkeypatch.setattr(data, "network_available", lambda *a, **k: False)
     start = time.monotonic()
-    with pytest.raises(common.RecipeError) as error:
-        common.load_tfds("cifar10", "train", data_dir=tmp_path)
+    with pytest.raises(cli.RecipeError) as error:
+        data.load_tfds("cifar10", "train", data_dir=tmp_path)
     assert time.monotonic() - start < 30
     message = str(error.value)
     assert "'cifar10' is not prepared in" in message
@@ -386,8 +383,8 @@ def test_load_tfds_missing_offline_fails_fast_with_instructions(tmp_path, monkey
 
 
 def test_load_tfds_manual_dataset_names_the_archives(tmp_path):
-    with pytest.raises(common.RecipeError, match="ILSVRC2012_img_train.tar"):
-        common.load_tfds("imagenet2012", "train", data_dir=tmp_path)
+    with pytest.raises(cli.RecipeError, match="ILSVRC2012_img_train.tar"):
+        data.load_tfds("imagenet2012", "train", data_dir=tmp_path)
 
 
 def test_load_tfds_reads_mock_data_without_network(tmp_path, monkeypatch):
@@ -396,9 +393,9 @@ def test_load_tfds_reads_mock_data_without_network(tmp_path, monkeypatch):
     def no_network(*args, **kwargs):
         raise AssertionError("load_tfds must not probe the network for prepared data")
 
-    monkeypatch.setattr(common, "network_available", no_network)
+    monkeypatch.setattr(data, "network_available", no_network)
     with tfds.testing.mock_data(num_examples=3):
-        ds = common.load_tfds("cifar10", "train", data_dir=tmp_path, as_supervised=True)
+        ds = data.load_tfds("cifar10", "train", data_dir=tmp_path, as_supervised=True)
         images = [image.shape for image, _ in ds]
     assert images == [(32, 32, 3)] * 3
 
@@ -414,12 +411,12 @@ def test_network_available_true_only_where_a_host_accepts():
         closed.bind(("127.0.0.1", 0))
         accepting = listening.getsockname()
         refusing = closed.getsockname()
-        assert not common.network_available((refusing,), timeout_s=1.0)
-        assert common.network_available((accepting,), timeout_s=1.0)
-        assert common.network_available((refusing, accepting), timeout_s=1.0)
+        assert not data.network_available((refusing,), timeout_s=1.0)
+        assert data.network_available((accepting,), timeout_s=1.0)
+        assert data.network_available((refusing, accepting), timeout_s=1.0)
 
 
-# ----------------------------------------------------------------- StepDecay
+# ------------------------------------------- the step learning-rate schedule
 
 
 def _rates(schedule, steps):
@@ -427,7 +424,8 @@ def _rates(schedule, steps):
 
 
 def test_step_decay_divides_at_milestones():
-    schedule = common.StepDecay(0.1, (100, 150), steps_per_epoch=390)
+    schedule = schedules.step_decay(0.1, (100, 150), steps_per_epoch=390)
+    assert isinstance(schedule, keras.optimizers.schedules.PiecewiseConstantDecay)
     steps = [0, 100 * 390 - 1, 100 * 390, 150 * 390 - 1, 150 * 390, 200 * 390]
     expected = [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
     np.testing.assert_allclose(_rates(schedule, steps), expected, rtol=1e-6)
@@ -435,7 +433,7 @@ def test_step_decay_divides_at_milestones():
 
 def test_step_decay_linear_warmup_then_steps():
     # Goyal et al.: 0.1 -> 0.4 over 5 epochs, then /10 at 30.
-    schedule = common.StepDecay(
+    schedule = schedules.step_decay(
         0.4, (30, 60, 80), steps_per_epoch=10, warmup_epochs=5, warmup_start_lr=0.1
     )
     steps = [0, 25, 49, 50, 299, 300, 600, 800]
@@ -445,11 +443,13 @@ def test_step_decay_linear_warmup_then_steps():
 
 
 def test_step_decay_round_trips_through_serialization():
-    schedule = common.StepDecay(0.4, (30,), 7, warmup_epochs=5, warmup_start_lr=0.1)
+    schedule = schedules.step_decay(
+        0.4, (30,), 7, warmup_epochs=5, warmup_start_lr=0.1
+    )
     restored = keras.saving.deserialize_keras_object(
         keras.saving.serialize_keras_object(schedule)
     )
-    assert type(restored) is common.StepDecay
+    assert type(restored) is schedules.LinearWarmup
     steps = [0, 17, 35, 209, 210, 400]
     assert _rates(restored, steps) == _rates(schedule, steps)
 
@@ -467,4 +467,146 @@ def test_step_decay_round_trips_through_serialization():
 def test_step_decay_rejects_bad_arguments(kwargs, match):
     arguments = dict(base_lr=0.1, milestones=(100, 150), steps_per_epoch=10)
     with pytest.raises(ValueError, match=match):
-        common.StepDecay(**{**arguments, **kwargs})
+        schedules.step_decay(**{**arguments, **kwargs})
+
+
+# ---------------------------------------------- constraints declared once
+
+
+@dataclasses.dataclass(frozen=True)
+class BoundedConfig(cli.RecipeConfig):
+    """Options with declared choices and bounds."""
+
+    mode: str = cli.option("fast", "how", choices=("fast", "slow"))
+    level: int = cli.option(1, "verbosity", choices=(0, 1, 2))
+    fraction: float = cli.option(0.5, "a fraction", minimum=0, below=1)
+    alphas: tuple[float, ...] = cli.option(
+        (1.0,), "alphas", above=0, unique=True
+    )
+    limit: int | None = cli.option(None, "at most N", minimum=1)
+    lower: int = cli.option(0, "low end")
+    upper: int = cli.option(5, "high end")
+
+    def validate(self):
+        if self.lower > self.upper:
+            raise ValueError("--lower must not exceed --upper")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(mode="medium"), "--mode must be one of fast, slow, got 'medium'"),
+        (dict(level=3), "--level must be one of 0, 1, 2, got 3"),
+        (dict(fraction=1.0), "--fraction must be >= 0 and < 1, got 1.0"),
+        (dict(fraction=-0.1), "--fraction must be >= 0 and < 1, got -0.1"),
+        (dict(fraction=float("nan")), "--fraction must be >= 0 and < 1, got nan"),
+        (dict(alphas=(1.0, 0.0)), "--alphas values must be > 0, got 1.0 0.0"),
+        (dict(alphas=(1.0, float("inf"))), "--alphas values must be > 0, got 1.0 inf"),
+        (dict(alphas=(2.0, 2.0)), "--alphas lists a value twice: 2.0 2.0"),
+        (dict(limit=0), "--limit must be >= 1, got 0"),
+        (dict(lower=6), "--lower must not exceed --upper"),
+    ],
+)
+def test_declared_constraints_are_checked_for_code_and_cli_alike(kwargs, message):
+    with pytest.raises(ValueError) as error:
+        BoundedConfig(**kwargs)
+    assert str(error.value) == message
+
+
+def test_declared_constraints_pass_good_values_and_none():
+    config = BoundedConfig(mode="slow", level=0, fraction=0.0, alphas=(0.5, 8.0),
+                           limit=None, lower=5)
+    assert (config.mode, config.limit) == ("slow", None)
+
+
+def test_choices_become_argparse_choices(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.parse_config(BoundedConfig, "bounded", ["--mode", "medium"])
+    assert exit_info.value.code == 2
+    assert ("argument --mode: invalid choice: 'medium' (choose from 'fast', 'slow')"
+            in capsys.readouterr().err)
+    with pytest.raises(SystemExit):
+        cli.parse_config(BoundedConfig, "bounded", ["--help"])
+    assert "--mode {fast,slow}" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.parse_config(BoundedConfig, "bounded", ["--fraction", "2"])
+    assert "--fraction must be >= 0 and < 1, got 2.0" in capsys.readouterr().err
+
+
+# ------------------------------------------------------ the history reader
+
+
+def test_read_history_picks_a_runs_epochs_and_the_later_of_a_repeated_one(tmp_path):
+    path = tmp_path / "history.csv"
+    path.write_text(
+        "epoch,method,alpha,val_accuracy,val_top5\n"
+        "0,erm,0.0,0.5,0.9\n"
+        "0,mixup,1.0,0.25,0.75\n"
+        "1,erm,0.0,0.6,0.95\n"
+        "1,erm,0.0,0.7,1.0\n"  # epoch 1 logged again after a resume
+        "2,erm,0.0,0.8,1.0\n"
+    )
+    rows = storage.read_history(path, method="erm", alpha=0.0)
+    assert [(r["epoch"], r["val_accuracy"]) for r in rows] == [
+        ("0", "0.5"), ("1", "0.7"), ("2", "0.8")
+    ]
+    np.testing.assert_allclose(
+        storage.error_curve(path, "accuracy", method="erm"), [50.0, 30.0, 20.0]
+    )
+    np.testing.assert_allclose(storage.error_curve(path, "top5", alpha=1.0), [25.0])
+    assert storage.read_history(path, method="cutmix") == []
+    assert storage.error_curve(tmp_path / "missing.csv") == []
+
+
+# ---------------------------------------------------------- the skeleton
+
+
+def test_run_trains_pending_units_records_them_and_reports(tmp_path, capsys):
+    config = ToyConfig()
+    units = [{"seed": seed, "method": m} for seed in (0, 1) for m in ("erm", "mixup")]
+    trained = []
+
+    def train_unit(unit):
+        trained.append(dict(unit))
+        if len(trained) == 3:
+            raise KeyboardInterrupt("killed")
+        return {"error": 10.0 * len(trained), "seconds": 1.5}
+
+    run = harness.Run("toy", config, tmp_path, ("seed", "method"))
+    with pytest.raises(KeyboardInterrupt):
+        run.train(units, train_unit, headline="toy", show=("error",))
+    assert len((tmp_path / "rows.jsonl").read_text().splitlines()) == 2
+
+    run = harness.Run("toy", config, tmp_path, ("seed", "method"))
+    assert run.pending(units) == units[2:]
+    rows = run.train(units, train_unit, headline="toy", show=("error",))
+    assert "toy; 2 already done in" in capsys.readouterr().out
+    assert trained[3:] == units[2:]  # the killed unit ran again, nothing else
+    assert rows == [
+        {"seed": 0, "method": "erm", "error": 10.0, "seconds": 1.5},
+        {"seed": 0, "method": "mixup", "error": 20.0, "seconds": 1.5},
+        {"seed": 1, "method": "erm", "error": 40.0, "seconds": 1.5},
+        {"seed": 1, "method": "mixup", "error": 50.0, "seconds": 1.5},
+    ]
+    results = run.finish({"runs": rows}, table="a table", files=["results.csv"])
+    saved = storage.read_json(tmp_path / "results.json")
+    assert saved == results
+    assert (saved["recipe"], saved["trained_runs"], saved["skipped_runs"]) == (
+        "toy", 2, 2
+    )
+    assert saved["table"] == "a table" and saved["runs"] == rows
+    assert saved["train_seconds_total"] == 6.0  # recorded runs included
+    assert saved["elapsed_seconds"] >= 0
+
+
+# ---------------------------------------------------------- method labels
+
+
+def test_method_label_names_every_run_one_way():
+    assert reporting.method_label(0.0) == "ERM"
+    assert reporting.method_label(1.0) == "mixup (α = 1)"
+    assert reporting.method_label(0.2, model="GAN") == "mixup GAN (α = 0.2)"
+    assert reporting.method_label(0.0, model="GAN") == "ERM GAN"
+    assert reporting.method_label(0.0, dropout=0.5) == "ERM + dropout (p = 0.5)"
+    assert (reporting.method_label(8.0, dropout=0.3)
+            == "mixup + dropout (α = 8, p = 0.3)")

@@ -2,15 +2,14 @@
 
 - `load_image_arrays`: Optical Digits (8x8, shipped with scikit-learn: real
   data, offline), CIFAR-10 and CIFAR-100 (through tensorflow-datasets, with
-  `common.load_tfds`'s fail-fast when missing) as uint8 NHWC arrays with int32
+  `data.load_tfds`'s fail-fast when missing) as uint8 NHWC arrays with int32
   labels and per-channel statistics of the training images;
   `synthetic_image_arrays`: random data of any shape (throughput, tests).
 - `train_dataset` / `eval_dataset`: shuffle, the standard CIFAR augmentation
   (4-pixel zero pad, random crop, horizontal flip), normalisation, batching,
   one-hot labels, optional mixup through `keras_mixup.mixup_map`, prefetch.
-- Training, shared by the CIFAR and ImageNet recipes: `ClassifierConfig`
-  (their common options and checks), `data_parallel` (devices and
-  strategies), `fit_classifier` (the resumable SGD fit), `plot_error_curves`.
+- ImageNet: `imagenet_train_dataset` (random resized crops) and
+  `imagenet_eval_dataset` (centre crops) over (image, label) records.
 
 The pipelines run on TF ops, so they feed any Keras backend.
 """
@@ -18,12 +17,11 @@ The pipelines run on TF ops, so they feed any Keras backend.
 from __future__ import annotations
 
 import dataclasses
-import time
 
-import keras
 import numpy as np
 
-from recipes import common
+from recipes.lib import data
+from recipes.lib.cli import RecipeError
 
 ARRAY_DATASETS = ("digits", "cifar10", "cifar100")
 AUGMENTATIONS = ("none", "cifar")
@@ -103,7 +101,7 @@ def _digits(split_seed: int, test_fraction: float):
 def _tfds_arrays(name, split, data_dir, limit):
     import tensorflow_datasets as tfds
 
-    ds = common.load_tfds(name, split, data_dir=data_dir, as_supervised=True)
+    ds = data.load_tfds(name, split, data_dir=data_dir, as_supervised=True)
     if limit is not None:
         ds = ds.take(limit)
     images, labels = [], []
@@ -111,7 +109,7 @@ def _tfds_arrays(name, split, data_dir, limit):
         images.append(image_batch)
         labels.append(label_batch)
     if not images:
-        raise common.RecipeError(f"tensorflow-datasets {name!r} split {split!r} is empty")
+        raise RecipeError(f"tensorflow-datasets {name!r} split {split!r} is empty")
     return np.concatenate(images), np.concatenate(labels)
 
 
@@ -184,7 +182,67 @@ def synthetic_image_arrays(
     )
 
 
+# The random images of smoke runs: digits-sized, nothing to read.
+SYNTHETIC_SHAPE = (8, 8, 1)
+
+
+def load_dataset(
+    name: str,
+    *,
+    data_dir: str | None = None,
+    limit_train: int | None = None,
+    limit_test: int | None = None,
+    seed: int = 0,
+) -> ImageArrays:
+    """The data set an image recipe's --dataset names: one of ARRAY_DATASETS
+    (`load_image_arrays`), or "synthetic": uniformly random 8x8 grey images
+    of 10 classes, limit_train (default 256) and limit_test (default 64) of
+    them, seeded by `seed` (smoke runs and tests; nothing is read)."""
+    if name == "synthetic":
+        return synthetic_image_arrays(
+            SYNTHETIC_SHAPE, 10, n_train=limit_train or 256,
+            n_test=limit_test or 64, seed=seed,
+        )
+    return load_image_arrays(
+        name, data_dir=data_dir, limit_train=limit_train, limit_test=limit_test
+    )
+
+
 # ------------------------------------------------------------------ pipelines
+
+
+def _mixup_map(alpha, num_classes, seed):
+    import keras_mixup
+
+    return keras_mixup.mixup_map(alpha, num_classes=num_classes, seed=seed)
+
+
+# How a batch can be mixed, by the name recipes take in --method: a new
+# member of the family (CutMix, the switch) is one entry here. Each makes a
+# tf.data map of batched (images, int labels) -> (images, one-hot labels)
+# that is ERM (one-hot labels, images untouched) at alpha 0.
+MIXING_METHODS = {"mixup": _mixup_map}
+
+
+def batch_and_mix(
+    ds, batch_size: int, *, method: str, alpha: float, num_classes: int,
+    seed: int, drop_remainder: bool = True,
+):
+    """ds of (image, int label) -> batches mixed by `method` (one of
+    MIXING_METHODS) with `alpha`, prefetched."""
+    import tensorflow as tf
+
+    if method not in MIXING_METHODS:
+        raise ValueError(
+            f"`method` must be one of {', '.join(MIXING_METHODS)}, got {method!r}"
+        )
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.map(
+        MIXING_METHODS[method](alpha, num_classes, seed),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    return ds.prefetch(tf.data.AUTOTUNE)
+
 
 
 def normalize_images(images, mean, std):
@@ -237,7 +295,8 @@ def train_dataset(
     std: np.ndarray,
     num_classes: int,
     augment: str = "none",
-    mixup_alpha: float = 0.0,
+    method: str = "mixup",
+    alpha: float = 0.0,
     normalize: bool = True,
     drop_remainder: bool = True,
 ):
@@ -245,14 +304,12 @@ def train_dataset(
 
     Images: augmented (`augment="cifar"`: pad, random crop, flip), then
     normalised with mean/std (or only scaled to [0, 1] with normalize=False),
-    float32. Labels: one-hot float32, mixed with the images by
-    `keras_mixup.mixup_map(mixup_alpha, num_classes)` when mixup_alpha > 0
-    (mixup_alpha == 0 gives the same pipeline with plain one-hot labels: ERM).
+    float32. Labels: one-hot float32, mixed with the images by `method`
+    (`batch_and_mix`) when alpha > 0 (alpha 0 gives the same pipeline with
+    plain one-hot labels: ERM).
     Shuffle order, augmentation and mixing all follow `seed`.
     """
     import tensorflow as tf
-
-    import keras_mixup
 
     x, y = np.asarray(x), np.asarray(y)
     _check_pipeline_args(x, y, batch_size, mean, std)
@@ -281,12 +338,10 @@ def train_dataset(
         lambda image, label: (normalize_images(image, mean_used, std_used), label),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    ds = ds.map(
-        keras_mixup.mixup_map(mixup_alpha, num_classes=num_classes, seed=seed),
-        num_parallel_calls=tf.data.AUTOTUNE,
+    return batch_and_mix(
+        ds, batch_size, method=method, alpha=alpha, num_classes=num_classes,
+        seed=seed, drop_remainder=drop_remainder,
     )
-    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def eval_dataset(
@@ -407,18 +462,17 @@ def imagenet_train_dataset(
     image_size: int,
     seed: int,
     num_classes: int = IMAGENET_CLASSES,
-    mixup_alpha: float = 0.0,
+    method: str = "mixup",
+    alpha: float = 0.0,
     shuffle_buffer: int = 2_000,
 ):
     """Training batches from a tf.data of (uint8 image of any size, int label)
     records (tfds imagenet2012 with as_supervised=True): shuffled (buffer of
     shuffle_buffer, reshuffled each epoch), `random_resized_crop` to
     image_size, normalised with the ImageNet statistics, batched (full batches
-    only), one-hot labels mixed by `keras_mixup.mixup_map(mixup_alpha)` when
-    mixup_alpha > 0. Shuffling, crops, flips and mixing follow `seed`."""
+    only), one-hot labels mixed by `method` (`batch_and_mix`) when alpha > 0.
+    Shuffling, crops, flips and mixing follow `seed`."""
     import tensorflow as tf
-
-    import keras_mixup
 
     _check_batch_size(batch_size)
     _check_image_size(image_size)
@@ -436,12 +490,10 @@ def imagenet_train_dataset(
         ),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
-    ds = ds.batch(batch_size, drop_remainder=True)
-    ds = ds.map(
-        keras_mixup.mixup_map(mixup_alpha, num_classes=num_classes, seed=seed),
-        num_parallel_calls=tf.data.AUTOTUNE,
+    return batch_and_mix(
+        ds, batch_size, method=method, alpha=alpha, num_classes=num_classes,
+        seed=seed,
     )
-    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def imagenet_eval_dataset(
@@ -495,278 +547,3 @@ def synthetic_imagenet_records(
     return tf.data.Dataset.range(num_examples).map(
         record, num_parallel_calls=tf.data.AUTOTUNE
     )
-
-
-# ------------------------------------------------------- training at scale
-
-
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-
-
-def data_parallel(tpu: str | None = None):
-    """Data parallelism over every accelerator this process sees, on Keras's
-    own engines. Returns (scope, replicas): build and compile the model inside
-    `scope`; the global batch is split over `replicas` devices.
-
-    - JAX: `keras.distribution.DataParallel` over all devices when there is
-      more than one (multi-host: set KERAS_DISTRIBUTION_JOB_ADDRESSES,
-      KERAS_DISTRIBUTION_NUM_PROCESSES and KERAS_DISTRIBUTION_PROCESS_ID on
-      each host; `keras.distribution.initialize` reads them). TPUs are JAX
-      devices too: `tpu` is for TensorFlow only.
-    - TensorFlow: `tf.distribute.TPUStrategy` when `tpu` is given (a TPU name
-      or address, "" for the local one), else `MirroredStrategy` over the
-      GPUs when there is more than one.
-    One device: no distribution at all.
-    """
-    import contextlib
-    import os
-
-    backend = keras.backend.backend()
-    if backend == "jax":
-        if tpu is not None:
-            raise ValueError(
-                "`tpu` selects a TensorFlow TPUStrategy; on the JAX backend TPU "
-                f"cores are plain JAX devices (leave it unset), got tpu={tpu!r}"
-            )
-        if int(os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", "1")) > 1:
-            keras.distribution.initialize()
-        devices = keras.distribution.list_devices()
-        if len(devices) > 1:
-            keras.distribution.set_distribution(
-                keras.distribution.DataParallel(devices=devices)
-            )
-        return contextlib.nullcontext(), len(devices)
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        if tpu is not None:
-            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
-            tf.config.experimental_connect_to_cluster(resolver)
-            tf.tpu.experimental.initialize_tpu_system(resolver)
-            strategy = tf.distribute.TPUStrategy(resolver)
-        elif len(tf.config.list_logical_devices("GPU")) > 1:
-            strategy = tf.distribute.MirroredStrategy()
-        else:
-            return contextlib.nullcontext(), 1
-        return strategy.scope(), strategy.num_replicas_in_sync
-    if tpu is not None:
-        raise ValueError(f"`tpu` needs the TensorFlow backend, running {backend!r}")
-    return contextlib.nullcontext(), 1
-
-
-def check_global_batch(batch_size: int, replicas: int) -> None:
-    if batch_size % replicas:
-        raise common.RecipeError(
-            f"the global batch size {batch_size} must be divisible by the "
-            f"{replicas} devices of the data-parallel run (each gets an equal "
-            f"share): choose --batch-size accordingly"
-        )
-
-
-METHODS = ("erm", "mixup", "both")
-
-
-@dataclasses.dataclass(frozen=True)
-class ClassifierConfig(common.RecipeConfig):
-    """The options and checks that the CIFAR and ImageNet recipes share.
-
-    A subclass defines, with its paper's defaults and help: method, alpha,
-    epochs, batch_size, learning_rate, milestones, weight_decay, momentum,
-    data, limit_train and limit_test; its `__post_init__` calls
-    `check_shared_options()`.
-    """
-
-    precision: str = common.option(
-        "float32",
-        "dtype policy: float32, mixed_bfloat16 (TPU, recent GPUs) or "
-        "mixed_float16 (GPUs; loss scaling is automatic)",
-    )
-    jit: bool = common.option(
-        True, "compile train and eval steps with XLA", resumable=True
-    )
-    tpu: str | None = common.option(
-        None,
-        "TensorFlow backend: train on this TPU with TPUStrategy ('' = the "
-        "local TPU)",
-        resumable=True,
-        metavar="NAME",
-    )
-    fit_verbose: int = common.option(
-        1,
-        "Keras progress output: 1 a progress bar, 2 one line per epoch, 0 none",
-        resumable=True,
-    )
-
-    def check_shared_options(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(
-                f"--method must be one of {', '.join(METHODS)}, got {self.method!r}"
-            )
-        if self.alpha is not None and not (self.alpha > 0 and np.isfinite(self.alpha)):
-            raise ValueError(
-                f"--alpha must be finite and > 0 (--method erm is alpha 0), "
-                f"got {self.alpha}"
-            )
-        for flag, value in [
-            ("--epochs", self.epochs), ("--batch-size", self.batch_size)
-        ]:
-            if value < 1:
-                raise ValueError(f"{flag} must be >= 1, got {value}")
-        if list(self.milestones) != sorted(set(self.milestones)) or any(
-            m < 1 for m in self.milestones
-        ):
-            raise ValueError(
-                f"--milestones must be increasing epochs >= 1, got {self.milestones}"
-            )
-        if not self.learning_rate > 0:
-            raise ValueError(f"--learning-rate must be > 0, got {self.learning_rate}")
-        if self.weight_decay < 0:
-            raise ValueError(f"--weight-decay must be >= 0, got {self.weight_decay}")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"--momentum must be in [0, 1), got {self.momentum}")
-        if self.data not in ("tfds", "synthetic"):
-            raise ValueError(f"--data must be tfds or synthetic, got {self.data!r}")
-        for flag, value in [
-            ("--limit-train", self.limit_train), ("--limit-test", self.limit_test)
-        ]:
-            if value is not None and value < 1:
-                raise ValueError(f"{flag} must be >= 1, got {value}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(
-                f"--precision must be one of {', '.join(PRECISIONS)}, "
-                f"got {self.precision!r}"
-            )
-        if self.fit_verbose not in (0, 1, 2):
-            raise ValueError(f"--fit-verbose must be 0, 1 or 2, got {self.fit_verbose}")
-
-    def methods(self) -> list[str]:
-        return ["erm", "mixup"] if self.method == "both" else [self.method]
-
-
-def plot_error_curves(path, curves: dict[str, list[float]], ylabel: str,
-                      title: str) -> None:
-    """One line per method: error (%) by epoch, written as a PNG."""
-    figure, axes = common.new_figure(7.0, 4.5)
-    for label, curve in curves.items():
-        axes.plot(range(1, len(curve) + 1), curve, label=label)
-    axes.set_xlabel("epoch")
-    axes.set_ylabel(ylabel)
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
-    axes.legend()
-    common.save_figure(figure, path)
-
-
-def test_errors_by_epoch(history_csv, method: str, metric: str) -> list[float]:
-    """100 * (1 - val_<metric>) per epoch of one method's rows of a
-    history.csv; an epoch logged twice (killed after logging, before its
-    checkpoint) counts once, the later row."""
-    import csv
-
-    by_epoch: dict[int, float] = {}
-    try:
-        with open(history_csv, newline="") as file:
-            for row in csv.DictReader(file):
-                if row.get("method") == method and row.get(f"val_{metric}"):
-                    by_epoch[int(row["epoch"])] = 100.0 * (
-                        1.0 - float(row[f"val_{metric}"])
-                    )
-    except FileNotFoundError:
-        return []
-    return [by_epoch[e] for e in sorted(by_epoch)]
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Wall-clock seconds of each epoch (training and evaluation)."""
-
-    def __init__(self):
-        super().__init__()
-        self.seconds: list[float] = []
-        self._start = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
-
-
-class LearningRateLogger(keras.callbacks.Callback):
-    """Adds `learning_rate` to each epoch's logs (history.csv): the rate of
-    the epoch's first step, read from the optimizer, so a resumed run shows
-    that its schedule continued where it stopped."""
-
-    def __init__(self):
-        super().__init__()
-        self._rate = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._rate = float(
-            keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
-        )
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["learning_rate"] = self._rate
-
-
-def fit_classifier(
-    build_model,
-    *,
-    learning_rate,
-    momentum: float,
-    train_data,
-    eval_data,
-    epochs: int,
-    run_dir,
-    history_dir,
-    tags: dict,
-    seed: int,
-    scope,
-    jit_compile: bool,
-    top5: bool = False,
-    verbose="auto",
-    callbacks=(),
-):
-    """Train one classifier with SGD + momentum on one-hot (possibly mixed)
-    labels, evaluating on eval_data after every epoch.
-
-    The model is built by `build_model()` inside `scope` after
-    `keras.utils.set_random_seed(seed)` (so runs of one seed start from the
-    same weights). Every epoch is appended to history_dir/history.csv with
-    `tags` as leading columns and checkpointed in run_dir/backup: when killed,
-    the same call continues after the last finished epoch. Returns
-    {"initial_epoch": first epoch trained by this call, "epoch_seconds": [...]}.
-    """
-    keras.utils.set_random_seed(seed)
-    with scope:
-        model = build_model()
-        metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
-        if top5:
-            metrics.append(keras.metrics.TopKCategoricalAccuracy(5, name="top5"))
-        model.compile(
-            optimizer=keras.optimizers.SGD(learning_rate, momentum=momentum),
-            loss="categorical_crossentropy",
-            metrics=metrics,
-            jit_compile=jit_compile,
-        )
-    timer = EpochTimer()
-    model.fit(
-        train_data,
-        epochs=epochs,
-        shuffle=False,  # the tf.data pipeline shuffles
-        validation_data=eval_data,
-        verbose=verbose,
-        callbacks=[
-            timer,
-            LearningRateLogger(),
-            common.history_logger(history_dir, **tags),
-            common.backup_and_restore(run_dir),
-            *callbacks,
-        ],
-    )
-    return {
-        "initial_epoch": int(getattr(model, "_initial_epoch", 0) or 0),
-        "epoch_seconds": timer.seconds,
-        "parameters": sum(int(np.prod(v.shape)) for v in model.trainable_variables),
-    }

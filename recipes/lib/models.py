@@ -3,7 +3,8 @@ each returning an uncompiled keras.Model that outputs class probabilities."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import keras
 from keras import layers
@@ -58,6 +59,40 @@ def _l2(weight_decay):
     # PyTorch's SGD weight_decay=wd adds wd * w to the gradient: the gradient
     # of (wd / 2) * ||w||^2, i.e. keras L2(wd / 2).
     return keras.regularizers.L2(weight_decay / 2.0) if weight_decay else None
+
+
+def _check_dropout(builder, dropout):
+    if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
+        raise ValueError(
+            f"{builder}: dropout must be a number in [0, 1), got {dropout!r}"
+        )
+
+
+def _latent_mixer(builder, mixup_alpha, mixup_at, positions, layout, per_sample,
+                  seed):
+    """maybe_mix(x, position): x through a MixUp layer where `mixup_at` asks
+    for one (none when mixup_alpha is None); position k's layer is named
+    mixup_layer{k} and seeded seed + k."""
+    mixup_at = tuple(mixup_at)
+    if mixup_alpha is not None and (
+        not mixup_at or any(k not in positions for k in mixup_at)
+        or len(set(mixup_at)) != len(mixup_at)
+    ):
+        raise ValueError(
+            f"{builder}: mixup_at must be distinct positions in "
+            f"{positions[0]}..{positions[-1]} ({layout}), got {mixup_at!r}"
+        )
+
+    def maybe_mix(x, position):
+        if mixup_alpha is None or position not in mixup_at:
+            return x
+        return keras_mixup.MixUp(
+            mixup_alpha, per_sample=per_sample,
+            seed=None if seed is None else seed + position,
+            name=f"mixup_layer{position}",
+        )(x)
+
+    return maybe_mix
 
 
 def _preact_block(x, planes, stride, *, weight_decay, dropout, name):
@@ -136,46 +171,15 @@ def preact_resnet18(
     "stem", "stage1_block2_add", ..., "stage4_block2_add": the hidden
     representations the ablation mixes (section 3.8).
     """
-    input_shape = tuple(input_shape)
-    if len(input_shape) != 3 or not all(
-        isinstance(d, int) and d >= 1 for d in input_shape
-    ):
-        raise ValueError(
-            "preact_resnet18: input_shape must be (height, width, channels) of "
-            f"positive ints, got {input_shape!r}"
-        )
-    if not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(
-            f"preact_resnet18: num_classes must be an int >= 2, got {num_classes!r}"
-        )
-    if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
-        raise ValueError(
-            "preact_resnet18: weight_decay must be a number >= 0, got "
-            f"{weight_decay!r}"
-        )
-    if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
-        raise ValueError(
-            f"preact_resnet18: dropout must be a number in [0, 1), got {dropout!r}"
-        )
-    mixup_at = tuple(mixup_at)
-    if mixup_alpha is not None and (
-        not mixup_at or any(k not in range(6) for k in mixup_at)
-        or len(set(mixup_at)) != len(mixup_at)
-    ):
-        raise ValueError(
-            "preact_resnet18: mixup_at must be distinct positions in 0..5 "
-            f"(0 input, 1-4 residual stages, 5 before the classifier), got "
-            f"{mixup_at!r}"
-        )
-
-    def maybe_mix(x, position):
-        if mixup_alpha is None or position not in mixup_at:
-            return x
-        seed = None if mixup_seed is None else mixup_seed + position
-        return keras_mixup.MixUp(
-            mixup_alpha, per_sample=mixup_per_sample, seed=seed,
-            name=f"mixup_layer{position}",
-        )(x)
+    input_shape = _check_image_model_args(
+        "preact_resnet18", input_shape, num_classes, weight_decay
+    )
+    _check_dropout("preact_resnet18", dropout)
+    maybe_mix = _latent_mixer(
+        "preact_resnet18", mixup_alpha, mixup_at, range(6),
+        "0 input, 1-4 residual stages, 5 before the classifier",
+        mixup_per_sample, mixup_seed,
+    )
 
     reg = _l2(weight_decay)
     inputs = keras.Input(input_shape, name="images")
@@ -236,57 +240,27 @@ def small_cnn(
     `preact_resnet18`. batchnorm_momentum is Keras's (0.99 by default;
     PyTorch's momentum 0.1 is Keras's 0.9).
     """
-    input_shape = tuple(input_shape)
-    if len(input_shape) != 3 or not all(
-        isinstance(d, int) and d >= 1 for d in input_shape
-    ):
-        raise ValueError(
-            "small_cnn: input_shape must be (height, width, channels) of "
-            f"positive ints, got {input_shape!r}"
-        )
-    if not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(
-            f"small_cnn: num_classes must be an int >= 2, got {num_classes!r}"
-        )
+    input_shape = _check_image_model_args(
+        "small_cnn", input_shape, num_classes, weight_decay
+    )
     filters = tuple(filters)
     if not filters or not all(isinstance(f, int) and f >= 1 for f in filters):
         raise ValueError(
             f"small_cnn: filters must be one or more positive ints, got {filters!r}"
         )
-    if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
-        raise ValueError(
-            f"small_cnn: weight_decay must be a number >= 0, got {weight_decay!r}"
-        )
-    if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
-        raise ValueError(
-            f"small_cnn: dropout must be a number in [0, 1), got {dropout!r}"
-        )
+    _check_dropout("small_cnn", dropout)
     if not (isinstance(batchnorm_momentum, (int, float))
             and 0.0 <= batchnorm_momentum < 1.0):
         raise ValueError(
             "small_cnn: batchnorm_momentum must be a number in [0, 1), got "
             f"{batchnorm_momentum!r}"
         )
-    positions = range(len(filters) + 1)
-    mixup_at = tuple(mixup_at)
-    if mixup_alpha is not None and (
-        not mixup_at or any(k not in positions for k in mixup_at)
-        or len(set(mixup_at)) != len(mixup_at)
-    ):
-        raise ValueError(
-            f"small_cnn: mixup_at must be distinct positions in 0..{len(filters)} "
-            f"(0 input, 1-{len(filters) - 1} stage outputs, {len(filters)} before "
-            f"the classifier), got {mixup_at!r}"
-        )
-
-    def maybe_mix(x, position):
-        if mixup_alpha is None or position not in mixup_at:
-            return x
-        seed = None if mixup_seed is None else mixup_seed + position
-        return keras_mixup.MixUp(
-            mixup_alpha, per_sample=mixup_per_sample, seed=seed,
-            name=f"mixup_layer{position}",
-        )(x)
+    maybe_mix = _latent_mixer(
+        "small_cnn", mixup_alpha, mixup_at, range(len(filters) + 1),
+        f"0 input, 1-{len(filters) - 1} stage outputs, {len(filters)} before "
+        f"the classifier",
+        mixup_per_sample, mixup_seed,
+    )
 
     reg = _l2(weight_decay)
 
@@ -335,21 +309,28 @@ def _he_fan_out():
 
 
 def _check_image_model_args(builder, input_shape, num_classes, weight_decay):
+    input_shape = _check_shape_and_classes(
+        builder, input_shape, num_classes, "height, width, channels"
+    )
+    if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
+        raise ValueError(
+            f"{builder}: weight_decay must be a number >= 0, got {weight_decay!r}"
+        )
+    return input_shape
+
+
+def _check_shape_and_classes(builder, input_shape, num_classes, layout):
     input_shape = tuple(input_shape)
     if len(input_shape) != 3 or not all(
         isinstance(d, int) and d >= 1 for d in input_shape
     ):
         raise ValueError(
-            f"{builder}: input_shape must be (height, width, channels) of "
-            f"positive ints, got {input_shape!r}"
+            f"{builder}: input_shape must be ({layout}) of positive ints, got "
+            f"{input_shape!r}"
         )
     if not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(
             f"{builder}: num_classes must be an int >= 2, got {num_classes!r}"
-        )
-    if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
-        raise ValueError(
-            f"{builder}: weight_decay must be a number >= 0, got {weight_decay!r}"
         )
     return input_shape
 
@@ -601,19 +582,9 @@ SPEECH_INPUT_SHAPE = (160, 101, 1)
 
 
 def _check_speech_args(builder, input_shape, num_classes):
-    input_shape = tuple(input_shape)
-    if len(input_shape) != 3 or not all(
-        isinstance(d, int) and d >= 1 for d in input_shape
-    ):
-        raise ValueError(
-            f"{builder}: input_shape must be (frequency bins, frames, channels) "
-            f"of positive ints, got {input_shape!r}"
-        )
-    if not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(
-            f"{builder}: num_classes must be an int >= 2, got {num_classes!r}"
-        )
-    return input_shape
+    return _check_shape_and_classes(
+        builder, input_shape, num_classes, "frequency bins, frames, channels"
+    )
 
 
 def lenet(
@@ -691,3 +662,18 @@ def vgg11(
         kernel_initializer=_torch_like_init(), name="probabilities",
     )(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+class Architecture(NamedTuple):
+    """A network a recipe offers by name: the paper's name for it, its
+    builder (`builder(input_shape, num_classes, weight_decay=..., **options)`)
+    and the builder's options."""
+
+    title: str
+    builder: Callable[..., keras.Model]
+    options: dict
+
+    def build(self, input_shape, num_classes, weight_decay) -> keras.Model:
+        return self.builder(
+            input_shape, num_classes, weight_decay=weight_decay, **self.options
+        )

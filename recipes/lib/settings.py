@@ -1,0 +1,287 @@
+"""How the robustness and ablation recipes train an image classifier on
+each data set, and the options they share.
+
+- `TrainingSetting` and `SETTINGS`: per data set, the model and the
+  training setting (the paper's section 3.2 on cifar10; scaled-down ones on
+  digits and synthetic images).
+- `ImageTrainingConfig`: the data and training options of `corrupted_labels`,
+  `adversarial` and `between`; an option left unset takes the data set's
+  setting: `config.setting()` is `SETTINGS[dataset]` with the options given
+  laid over it (`dataclasses.replace`).
+- `train_classifier`: one run of `training.fit_classifier` in that setting,
+  ERM (alpha 0) or mixup through the same pipeline;
+  `train_and_save_classifier` also saves the model for a later process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from recipes.lib import images, models, schedules, training
+from recipes.lib.cli import RecipeConfig, RecipeError, fit_verbose_option, option
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingSetting:
+    """A data set's classifier and how it is trained (SGD with momentum, the
+    learning rate divided by 10 at each milestone epoch)."""
+
+    model: str  # "preact_resnet18", "small_cnn" or "small_cnn_tiny"
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    milestones: tuple[int, ...]
+    momentum: float
+    weight_decay: float
+    augment: str  # images.AUGMENTATIONS
+
+
+#  cifar10: the paper's section 3.2, which sections 3.4, 3.8 and Figure 2
+#    reuse: PreAct ResNet-18, 200 epochs of minibatches of 128, SGD (momentum
+#    0.9, as the authors' mixup-cifar10 code) from lr 0.1 divided by 10 after
+#    100 and 150 epochs, weight decay 1e-4, random crops and flips.
+#  digits: the small CNN on 1,437 8x8 training images; the same schedule
+#    shape over 30 epochs (a CPU runs one in about 20 s) from lr 0.02 (at 0.1
+#    this small net diverges in its first epochs), no augmentation.
+#  synthetic: uniformly random 8x8 images for smoke runs (no signal), a
+#    one-stage small CNN (compiles in a fraction of the time).
+SETTINGS = {
+    "cifar10": TrainingSetting(
+        "preact_resnet18", epochs=200, batch_size=128, learning_rate=0.1,
+        milestones=(100, 150), momentum=0.9, weight_decay=1e-4, augment="cifar",
+    ),
+    "digits": TrainingSetting(
+        "small_cnn", epochs=30, batch_size=64, learning_rate=0.02,
+        milestones=(15, 23), momentum=0.9, weight_decay=1e-4, augment="none",
+    ),
+    "synthetic": TrainingSetting(
+        "small_cnn_tiny", epochs=2, batch_size=32, learning_rate=0.1,
+        milestones=(1,), momentum=0.9, weight_decay=1e-4, augment="none",
+    ),
+}
+DATASETS = tuple(SETTINGS)
+
+
+def check_milestones(milestones: tuple[int, ...], epochs: int | None = None) -> None:
+    """--milestones: increasing epochs >= 1 (and before the last epoch)."""
+    if list(milestones) != sorted(set(milestones)) or any(m < 1 for m in milestones):
+        raise ValueError(
+            f"--milestones must be increasing epochs >= 1, got {milestones}"
+        )
+    if epochs is not None and milestones and milestones[-1] >= epochs:
+        raise ValueError(
+            f"--milestones must be increasing epochs in [1, {epochs}), got "
+            f"{milestones}"
+        )
+
+
+def dataset_option(**kwargs: Any) -> Any:
+    return option(
+        "digits",
+        "digits (scikit-learn's Optical Digits, offline, small CNN), cifar10 "
+        "(tensorflow-datasets, PreAct ResNet-18: the paper's setting) or "
+        "synthetic (random images, for smoke runs)",
+        smoke="synthetic",
+        choices=DATASETS,
+        **kwargs,
+    )
+
+
+def data_dir_option() -> Any:
+    return option(
+        None, "tensorflow-datasets data directory (cifar10)", resumable=True,
+        metavar="DIR",
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageTrainingConfig(RecipeConfig):
+    """Data and training options shared by the robustness recipes; the
+    training options left unset take the data set's setting (SETTINGS)."""
+
+    dataset: str = dataset_option()
+    data_dir: str | None = data_dir_option()
+    limit_train: int | None = training.limit_option("training", smoke=96)
+    limit_test: int | None = training.limit_option("test", smoke=48)
+    epochs: int | None = option(
+        None, "training epochs (default: 200 on cifar10 as the paper, 30 on "
+        "digits)", smoke=2, minimum=1,
+    )
+    batch_size: int | None = option(
+        None, "minibatch size (default: 128 on cifar10 as the paper, 64 on digits)",
+        smoke=32, minimum=1,
+    )
+    learning_rate: float | None = option(
+        None, "initial SGD learning rate (default: 0.1 on cifar10 as the paper, "
+        "0.02 on digits)", above=0,
+    )
+    milestones: tuple[int, ...] | None = option(
+        None, "epochs after which the learning rate is divided by 10 (default: "
+        "100 150 on cifar10 as the paper, 15 23 on digits)", smoke=(1,),
+        metavar="EPOCH",
+    )
+    momentum: float | None = option(
+        None, "SGD momentum (default 0.9)", minimum=0, below=1
+    )
+    weight_decay: float | None = option(
+        None, "PyTorch-style weight decay (default 1e-4, the paper's)", minimum=0
+    )
+    augment: str | None = option(
+        None, "cifar (pad 4, random crop, flip) or none (default: cifar on "
+        "cifar10, none on digits)", choices=images.AUGMENTATIONS,
+    )
+    fit_verbose: int = fit_verbose_option()
+
+    def validate(self):
+        if self.milestones is not None:
+            check_milestones(self.milestones)
+
+    def setting(self) -> TrainingSetting:
+        """The data set's setting with the options given laid over it."""
+        given = {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(TrainingSetting)
+            if getattr(self, field.name, None) is not None
+        }
+        return dataclasses.replace(SETTINGS[self.dataset], **given)
+
+
+def load_data(config: Any) -> images.ImageArrays:
+    """The config's `dataset` as arrays, limited by `limit_train` and
+    `limit_test` (synthetic: random 8x8 images seeded by the config's seed;
+    nothing is read)."""
+    return images.load_dataset(
+        config.dataset, data_dir=config.data_dir, limit_train=config.limit_train,
+        limit_test=config.limit_test, seed=config.seed,
+    )
+
+
+def build_classifier(
+    setting: TrainingSetting, data: images.ImageArrays, *, dropout: float = 0.0
+) -> keras.Model:
+    """The setting's model (softmax output), with dropout as section 3.4
+    places it (between the two convolutions of each block)."""
+    if setting.model == "preact_resnet18":
+        return models.preact_resnet18(
+            data.image_shape, data.num_classes,
+            weight_decay=setting.weight_decay, dropout=dropout,
+        )
+    return models.small_cnn(
+        data.image_shape, data.num_classes,
+        filters=(8,) if setting.model == "small_cnn_tiny" else (32, 64, 128),
+        weight_decay=setting.weight_decay, dropout=dropout,
+    )
+
+
+def train_classifier(
+    config: ImageTrainingConfig,
+    data: images.ImageArrays,
+    *,
+    alpha: float,
+    seed: int,
+    run_dir: Path,
+    workdir: Path,
+    tags: dict[str, Any],
+    y_train: np.ndarray | None = None,
+    dropout: float = 0.0,
+) -> training.FitResult:
+    """Train one classifier from scratch in the config's setting with ERM
+    (alpha 0) or mixup, through the same pipeline
+    (`images.train_dataset(alpha=alpha)`): ERM and mixup of a seed share the
+    initial weights and the data order. y_train replaces data.y_train
+    (corrupted labels). Resumable from run_dir/backup; its epochs go to
+    workdir/history.csv with `tags`."""
+    setting = config.setting()
+    y_train = data.y_train if y_train is None else y_train
+    return fit_in_setting(
+        setting,
+        lambda: build_classifier(setting, data, dropout=dropout),
+        train_data=images.train_dataset(
+            data.x_train, y_train, batch_size=setting.batch_size, seed=seed,
+            mean=data.mean, std=data.std, num_classes=data.num_classes,
+            augment=setting.augment, alpha=alpha,
+        ),
+        eval_data=images.eval_dataset(
+            data.x_test, data.y_test, batch_size=max(setting.batch_size, 500),
+            mean=data.mean, std=data.std, num_classes=data.num_classes,
+        ),
+        train_size=len(y_train), run_dir=run_dir, history_dir=workdir,
+        tags=tags, seed=seed, verbose=config.fit_verbose,
+    )
+
+
+def fit_in_setting(
+    setting: TrainingSetting,
+    build_model,
+    *,
+    train_data,
+    eval_data,
+    train_size: int,
+    run_dir: Path,
+    history_dir: Path,
+    tags: dict[str, Any],
+    seed: int,
+    verbose: int,
+) -> training.FitResult:
+    """`training.fit_classifier` with the setting's SGD: its momentum, epochs
+    and learning rate divided by 10 at its milestones (full batches of
+    train_size examples)."""
+    steps = images.steps_per_epoch(train_size, setting.batch_size)
+    if steps < 1:
+        raise RecipeError(
+            f"--batch-size {setting.batch_size} is larger than the {train_size} "
+            f"training examples"
+        )
+    return training.fit_classifier(
+        build_model,
+        train_data=train_data,
+        eval_data=eval_data,
+        schedule=schedules.step_decay(
+            setting.learning_rate, setting.milestones, steps
+        ),
+        momentum=setting.momentum,
+        epochs=setting.epochs,
+        run_dir=run_dir,
+        history_dir=history_dir,
+        tags=tags,
+        seed=seed,
+        verbose=verbose,
+    )
+
+
+def saved_classifier_path(workdir: Path, name: str, seed: int) -> Path:
+    """Where a finished model lives (the seed is in the path: --seed may
+    change between runs in one workdir)."""
+    return workdir / "models" / f"{name}_seed{seed}" / "model.keras"
+
+
+def train_and_save_classifier(
+    config: ImageTrainingConfig,
+    data: images.ImageArrays,
+    workdir: Path,
+    name: str,
+    *,
+    alpha: float,
+    seed: int,
+) -> tuple[keras.Model, dict[str, Any]]:
+    """(model, record): `train_classifier`, then the model saved at
+    `saved_classifier_path` for a rerun to load."""
+    path = saved_classifier_path(workdir, name, seed)
+    started = time.perf_counter()
+    fit = train_classifier(
+        config, data, alpha=alpha, seed=seed, run_dir=path.parent,
+        workdir=workdir, tags={"model": name, "alpha": alpha, "seed": seed},
+    )
+    fit.model.save(path)
+    return fit.model, {
+        "model": name, "alpha": alpha, "seed": seed,
+        "test_error": fit.test_errors[-1],
+        "test_error_by_epoch": fit.test_errors,
+        "seconds": time.perf_counter() - started,
+    }
