@@ -371,7 +371,8 @@ class _Insertion:
                 )
             index = self.index[name]
             self.inserted.add(name)
-            outputs = self.new_mixup(f"mixup_after_{name}", index)(outputs)
+            # On the tensor itself: a MixUp layer takes tuples for (x, y).
+            outputs = self.new_mixup(f"mixup_after_{name}", index)(flat[0])
             path = (path[0] | {index}, path[1] - {index})
         for t in keras.tree.flatten(outputs):
             self.paths[id(t)] = path

@@ -38,8 +38,11 @@ def _small_classifier():
 # -- labels follow the inserted layers ---------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["eager", "compiled", "jit"])
-@pytest.mark.parametrize("per_sample", [False, True], ids=["batch", "example"])
+# jit_compile once: it is MixUpModel's (tests/test_model.py), and on torch
+# each case costs a torch.compile.
+@pytest.mark.parametrize("mode,per_sample", [
+    ("eager", False), ("compiled", False), ("compiled", True), ("jit", True),
+], ids=["eager-batch", "compiled-batch", "compiled-example", "jit-example"])
 def test_invariant_labels_follow_the_inserted_layers(mode, per_sample):
     echo = _echo()
     copy = keras_mixup.insert_mixup(echo, ["first", "second"], inputs=True,
