@@ -35,9 +35,20 @@ class MixingLayer(SavesSeedState, keras.layers.Layer):
     pairing = "random"
     target = "mixed"
 
-    def __init__(self, *, seed=None, **kwargs):
+    def __init__(self, *, per_sample=False, num_classes=None,
+                 label_smoothing=0.0, seed=None, **kwargs):
+        # The options every mixing layer takes, checked before the base layer
+        # is built.
+        (per_sample, num_classes, label_smoothing,
+         seed) = validation.validate_options(
+            per_sample=per_sample, num_classes=num_classes,
+            label_smoothing=label_smoothing, seed=seed,
+        )
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
+        self.per_sample = per_sample
+        self.num_classes = num_classes
+        self.label_smoothing = label_smoothing
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self._ops = _internals.backend_namespace()

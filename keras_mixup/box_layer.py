@@ -22,15 +22,8 @@ class BoxMixingLayer(MixingLayer):
 
     def __init__(self, *, switch_prob, prob, per_sample, minmax, num_classes,
                  label_smoothing, data_format, segmentation, seed, **kwargs):
-        (per_sample, num_classes, label_smoothing,
-         seed) = validation.validate_options(
-            per_sample=per_sample, num_classes=num_classes,
-            label_smoothing=label_smoothing, seed=seed,
-        )
-        super().__init__(seed=seed, **kwargs)
-        self.per_sample = per_sample
-        self.num_classes = num_classes
-        self.label_smoothing = label_smoothing
+        super().__init__(per_sample=per_sample, num_classes=num_classes,
+                         label_smoothing=label_smoothing, seed=seed, **kwargs)
         self.switch_prob = validation.validate_probability(switch_prob,
                                                       "switch_prob")
         self.prob = validation.validate_probability(prob, "prob")

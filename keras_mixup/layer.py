@@ -82,15 +82,8 @@ class MixUp(OneAlpha, MixingLayer):
         **kwargs,
     ):
         self._initial_alpha = validation.validate_alpha(alpha)
-        (per_sample, num_classes, label_smoothing,
-         seed) = validation.validate_options(
-            per_sample=per_sample, num_classes=num_classes,
-            label_smoothing=label_smoothing, seed=seed,
-        )
-        super().__init__(seed=seed, **kwargs)
-        self.per_sample = per_sample
-        self.num_classes = num_classes
-        self.label_smoothing = label_smoothing
+        super().__init__(per_sample=per_sample, num_classes=num_classes,
+                         label_smoothing=label_smoothing, seed=seed, **kwargs)
         self.pairing = validation.validate_pairing(pairing)
         self.target = validation.validate_target(target)
         self.prob = validation.validate_probability(prob, "prob")
