@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import sklearn.datasets
 
+import keras_mixup
 from recipes import uci
 from recipes.lib import cli
 from recipes.lib.labels import corrupt_labels
@@ -369,3 +370,38 @@ def test_mlp_is_the_papers_net():
     assert model.count_params() == (4 * 128 + 128) + (128 * 128 + 128) + (128 * 3 + 3)
     with pytest.raises(ValueError, match="num_classes must be an int >= 2"):
         models.mlp(4, 1)
+
+
+def test_erm_and_mixup_of_a_seed_start_from_the_same_weights_mixup_in_the_model():
+    """ERM is the plain MLP; mixup is the same MLP behind a MixUp layer in a
+    MixUpModel (in-model mixing: the mode whose cost per run stays at ERM's
+    on this small net), with the same initial weights for a seed."""
+    rng = np.random.default_rng(0)
+    split = uci.Split(
+        rng.standard_normal((40, 5)).astype("float32"),
+        rng.integers(0, 3, 40).astype("int32"),
+        rng.standard_normal((10, 5)).astype("float32"),
+        rng.integers(0, 3, 10).astype("int32"),
+        num_classes=3, corrupted=0,
+    )
+    config = uci.UCIConfig(datasets=("iris",))
+    erm = uci.build_model(split, config, seed=3, alpha=0.0)
+    mixup = uci.build_model(split, config, seed=3, alpha=1.0)
+    other_seed = uci.build_model(split, config, seed=4, alpha=0.0)
+    assert not isinstance(erm, keras_mixup.MixUpModel)
+    assert isinstance(mixup, keras_mixup.MixUpModel)
+    (layer,) = mixup.mixup_layers
+    assert isinstance(layer, keras_mixup.MixUp) and layer.alpha == 1.0
+    erm_weights = [keras.ops.convert_to_numpy(w) for w in erm.weights]
+    mixup_weights = [keras.ops.convert_to_numpy(w)
+                     for w in mixup.model.trainable_weights]
+    assert len(erm_weights) == len(mixup_weights) == 6
+    for a, b in zip(erm_weights, mixup_weights):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(erm_weights[0],
+                              keras.ops.convert_to_numpy(other_seed.weights[0]))
+    # Inference is the plain MLP: the MixUp layer is the identity there.
+    x = split.x_test
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(mixup(x, training=False)),
+        keras.ops.convert_to_numpy(erm(x, training=False)), rtol=1e-6)
