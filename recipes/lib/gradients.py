@@ -1,8 +1,9 @@
-"""Input gradients of a trained classifier, on TensorFlow and JAX.
+"""Input gradients of a trained classifier, on TensorFlow, JAX and PyTorch.
 
 `InputGradient`: the per-example cross-entropy of a classifier and its
 gradient with respect to the input (tf.GradientTape on TensorFlow, jax.grad
-of a stateless call on JAX): the only backend-specific code of the
+of a stateless call on JAX, torch.autograd.grad on PyTorch): the only
+backend-specific code of the
 adversarial and in-between recipes. `normalized`, `pixel_input_transform`:
 the images as the trained model sees them; `predict_logits`.
 """
@@ -70,10 +71,12 @@ class InputGradient:
             self._loss_and_gradient, self._logits = self._tensorflow_functions()
         elif backend == "jax":
             self._loss_and_gradient, self._logits = self._jax_functions()
+        elif backend == "torch":
+            self._loss_and_gradient, self._logits = self._torch_functions()
         else:
             raise ValueError(
-                "InputGradient supports the Keras backends 'tensorflow' and "
-                f"'jax', received KERAS_BACKEND={backend!r}"
+                "InputGradient supports the Keras backends 'tensorflow', 'jax' "
+                f"and 'torch', received KERAS_BACKEND={backend!r}"
             )
 
     def logits(self, x):
@@ -131,6 +134,21 @@ class InputGradient:
 
         return loss_and_gradient, compute_logits
 
+    def _torch_functions(self):
+        import torch
+
+        def loss_and_gradient(x, y):
+            x = ops.convert_to_tensor(x).requires_grad_(True)
+            loss = self.per_example_loss(x, ops.convert_to_tensor(y))
+            (grad,) = torch.autograd.grad(ops.sum(loss), x)
+            return loss.detach(), grad
+
+        def compute_logits(x):
+            with torch.no_grad():
+                return self.logits(ops.convert_to_tensor(x))
+
+        return loss_and_gradient, compute_logits
+
     def __call__(self, x, y):
         x = np.asarray(x, dtype=np.float32)
         y = np.asarray(y, dtype=np.float32)
@@ -172,7 +190,9 @@ def normalizer(mean, std):
         raise ValueError(f"std must be positive, received {std}")
 
     def normalize(x):
-        return (x - mean) / std
+        # keras.ops, not `x - mean`: a torch tensor minus a numpy array
+        # converts the tensor to numpy, which fails under autograd.
+        return ops.divide(ops.subtract(x, mean), std)
 
     return normalize
 
