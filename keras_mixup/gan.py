@@ -9,7 +9,7 @@ from keras_mixup import mixing
 from keras_mixup import validation
 from keras_mixup.seed_state import SavesSeedState
 
-_BACKENDS = ("jax", "tensorflow")
+_BACKENDS = ("jax", "tensorflow", "torch")
 
 
 @keras.saving.register_keras_serializable(package="keras_mixup")
@@ -56,8 +56,10 @@ class MixUpGAN(SavesSeedState, keras.Model):
 
     The losses and the mixing are one `keras.ops` implementation; only the
     gradient plumbing differs per backend (JAX: `jax.value_and_grad` over
-    the trainer's state; TensorFlow: `tf.GradientTape`). Both work under
-    `jit_compile=True`. The torch backend is not supported.
+    the trainer's state; TensorFlow: `tf.GradientTape`; PyTorch: autograd,
+    `loss.backward()` after clearing the gradients, as Keras's torch
+    trainer does). All three work under `jit_compile=True` (XLA;
+    `torch.compile` on PyTorch).
 
     `alpha`, `d_steps` and `per_sample` are compiled into the training
     step; `seed` seeds the draws of lam and z, whose stream is saved with
@@ -122,26 +124,12 @@ class MixUpGAN(SavesSeedState, keras.Model):
                 f"{generator.name!r}"
             )
         self.alpha = validation.validate_alpha(alpha)
-        if isinstance(d_steps, bool) or not isinstance(d_steps, int) or d_steps < 1:
-            raise ValueError(
-                "Argument `d_steps` must be a positive int (discriminator "
-                f"updates per generator update). Received: d_steps={d_steps!r}"
-            )
-        self.d_steps = d_steps
-        for name, value in (("per_sample", per_sample),
-                            ("from_logits", from_logits)):
-            if not isinstance(value, bool):
-                raise ValueError(
-                    f"Argument `{name}` must be a bool. Received: "
-                    f"{name}={value!r}"
-                )
-        self.per_sample = per_sample
-        self.from_logits = from_logits
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(
-                f"Argument `seed` must be an int or None. Received: seed={seed!r}"
-            )
-        self.seed = seed
+        self.d_steps = validation.validate_positive_int(
+            d_steps, "d_steps", " (discriminator updates per generator update)"
+        )
+        self.per_sample = validation.validate_bool(per_sample, "per_sample")
+        self.from_logits = validation.validate_bool(from_logits, "from_logits")
+        self.seed = validation.validate_seed(seed)
         self.generator = generator
         self.discriminator = discriminator
         self.latent_shape = _latent_shape(generator, latent_dim)
@@ -214,7 +202,8 @@ class MixUpGAN(SavesSeedState, keras.Model):
         backend = keras.backend.backend()
         if backend not in _BACKENDS:
             raise ValueError(
-                f"MixUpGAN trains on the {' and '.join(_BACKENDS)} backends. "
+                f"MixUpGAN trains on the {', '.join(_BACKENDS[:-1])} and "
+                f"{_BACKENDS[-1]} backends. "
                 f"Received: backend={backend!r}"
             )
         d_optimizer = keras.optimizers.get(d_optimizer)
@@ -371,8 +360,11 @@ class MixUpGAN(SavesSeedState, keras.Model):
         return [i for i, _ in pairs], [v for _, v in pairs]
 
     def train_step(self, *args):
-        if keras.backend.backend() == "jax":
+        backend = keras.backend.backend()
+        if backend == "jax":
             return self._jax_train_step(*args)
+        if backend == "torch":
+            return self._torch_train_step(*args)
         return self._tf_train_step(*args)
 
     def fit(self, *args, **kwargs):
@@ -412,6 +404,29 @@ class MixUpGAN(SavesSeedState, keras.Model):
             optimizer.apply(tape.gradient(scaled, variables), variables)
             return loss
 
+        return self._in_place_train_step(data, update)
+
+    def _torch_train_step(self, data):
+        import torch
+
+        def update(variables, optimizer, loss_fn, arg):
+            """One update of `variables` by `optimizer` on loss_fn(arg), as
+            Keras's torch trainer makes it: the gradients left by the
+            previous update (the generator's loss reaches the
+            discriminator's weights too) are cleared first."""
+            self.zero_grad()
+            loss = loss_fn(arg)
+            optimizer.scale_loss(loss).backward()
+            with torch.no_grad():
+                optimizer.apply([v.value.grad for v in variables], variables)
+            return loss.detach()
+
+        return self._in_place_train_step(data, update)
+
+    def _in_place_train_step(self, data, update):
+        """One fit step on a backend whose variables update in place (TF,
+        torch); `update(variables, optimizer, loss_fn, arg)` makes one
+        update and returns its loss."""
         sub_batches, size = self._sub_batches(data)
         _, d_vars = self._variables_of(self.discriminator)
         _, g_vars = self._variables_of(self.generator)

@@ -4,6 +4,7 @@ example with a random one of them."""
 
 import keras
 
+from keras_mixup import validation
 from keras_mixup.batch import mixup_pairs
 from keras_mixup.data import TFDataMixer
 from keras_mixup.structure import to_tensors
@@ -40,17 +41,8 @@ def nearest_neighbours(x, k=200, *, labels=None, chunk_size=1024):
             f"examples. Received: x of shape {x.shape}"
         )
     n = x.shape[0]
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(
-            f"Argument `k` must be a positive integer. Received: k={k!r}"
-        )
-    if isinstance(chunk_size, bool) or not isinstance(
-        chunk_size, (int, np.integer)
-    ) or chunk_size < 1:
-        raise ValueError(
-            "Argument `chunk_size` must be a positive integer. "
-            f"Received: chunk_size={chunk_size!r}"
-        )
+    k = validation.validate_positive_int(k, "k")
+    chunk_size = validation.validate_positive_int(chunk_size, "chunk_size")
     flat = x.reshape(n, -1).astype(np.float32)
     if labels is None:
         if k >= n:
@@ -158,10 +150,7 @@ def neighbour_pairs(x, y, neighbours, *, shuffle=True, seed=None):
             f"Argument `neighbours` must hold indices in [0, {n}). Received "
             f"values in [{neighbours.min()}, {neighbours.max()}]."
         )
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ValueError(
-            f"Argument `seed` must be an int or None. Received: seed={seed!r}"
-        )
+    validation.validate_seed(seed)
     k = neighbours.shape[1]
     # Eager tensors are captured by reference by the map function, not
     # copied into the graph as constants.
@@ -211,7 +200,7 @@ class MixUpPairsMap(TFDataMixer):
 
     NAME = "mixup_pairs_map"
 
-    def __call__(self, *element):
+    def mix_element(self, *element):
         pair = element[0] if len(element) == 1 else element
         if not (isinstance(pair, tuple) and len(pair) == 2):
             raise ValueError(
@@ -274,13 +263,7 @@ def neighbour_mixup_dataset(
         drop_remainder: drop a last, smaller batch.
         Others: see `neighbour_pairs` and `mixup_map`.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or (
-        batch_size < 1
-    ):
-        raise ValueError(
-            "Argument `batch_size` must be a positive integer. "
-            f"Received: batch_size={batch_size!r}"
-        )
+    batch_size = validation.validate_positive_int(batch_size, "batch_size")
     if preprocess is not None and not callable(preprocess):
         raise ValueError(
             "Argument `preprocess` must be a callable fn(x, y) -> (x, y) or "

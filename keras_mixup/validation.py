@@ -43,17 +43,42 @@ def validate_alpha(alpha, name="alpha"):
 
 def validate_options(*, per_sample, num_classes, label_smoothing, seed):
     """The options every entry point takes, validated, as a tuple."""
-    if not isinstance(per_sample, bool):
+    return (validate_bool(per_sample, "per_sample"),
+            validate_num_classes(num_classes),
+            validate_label_smoothing(label_smoothing), validate_seed(seed))
+
+
+def validate_bool(value, name):
+    """A bool (not merely truthy); ValueError naming the argument."""
+    if not isinstance(value, bool):
         raise ValueError(
-            "Argument `per_sample` must be a bool. "
-            f"Received: per_sample={per_sample!r}"
+            f"Argument `{name}` must be a bool. Received: {name}={value!r}"
         )
+    return value
+
+
+def validate_seed(seed):
+    """An int seed or None; ValueError naming the argument."""
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ValueError(
             f"Argument `seed` must be an int or None. Received: seed={seed!r}"
         )
-    return (per_sample, validate_num_classes(num_classes),
-            validate_label_smoothing(label_smoothing), seed)
+    return seed
+
+
+def validate_positive_int(value, name, meaning=""):
+    """An integer >= 1 (NumPy integers too) as an int; ValueError naming the
+    argument, with `meaning` (e.g. " (examples per batch)") after "integer"."""
+    import numpy as np
+
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or (
+        value < 1
+    ):
+        raise ValueError(
+            f"Argument `{name}` must be a positive integer{meaning}. "
+            f"Received: {name}={value!r}"
+        )
+    return int(value)
 
 
 def validate_num_classes(num_classes):
