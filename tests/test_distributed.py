@@ -48,6 +48,21 @@ def test_jax_data_parallel_pairs_within_devices_and_labels_follow():
     assert "divisible" in result["indivisible_error"]
 
 
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX DataParallel")
+def test_jax_data_parallel_cutmix_and_switch_labels_follow_the_pasted_area():
+    result = _run("jax_data_parallel_cutmix.py", "jax",
+                  XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    assert result["devices"] == 4
+    for name in ("cutmix", "switch"):
+        for per_sample in (False, True):
+            losses = result[f"loss_{name}_{per_sample}"]
+            assert max(losses) < EXACT, (name, per_sample, losses)
+    # Boxes per example, pairs within each device's 8 examples.
+    assert result["perm_shape"] == [4, 8] and result["weight_shape"] == [32]
+    assert result["collectives_per_device_pairs"] == []
+    assert "all-gather" in result["collectives_global_pairs"]
+
+
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                     reason="tf.distribute")
 def test_tf_mirrored_strategy_replicas_keep_their_own_draws():
