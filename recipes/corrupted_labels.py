@@ -94,6 +94,11 @@ GRIDS = {
         dropout=(0.3, 0.5), alphas=(1.0, 8.0, 32.0),
         mixup_dropout_alphas=(8.0,), mixup_dropout_p=(0.3,),
     ),
+    # The small CNN's grid on Fashion-MNIST, MNIST and the user's own data.
+    "fashion_mnist": Grid(
+        dropout=(0.3, 0.5), alphas=(1.0, 8.0, 32.0),
+        mixup_dropout_alphas=(8.0,), mixup_dropout_p=(0.3,),
+    ),
     "synthetic": Grid(
         dropout=(0.5,), alphas=(8.0,), mixup_dropout_alphas=(4.0,),
         mixup_dropout_p=(0.3,),
@@ -172,7 +177,9 @@ class CorruptedLabelsConfig(settings.ImageTrainingConfig):
             for field in dataclasses.fields(Grid)
             if getattr(self, field.name) is not None
         }
-        return dataclasses.replace(GRIDS[self.dataset], **given)
+        return dataclasses.replace(
+            GRIDS[settings.setting_key(self.dataset)], **given
+        )
 
 
 def units(config: CorruptedLabelsConfig) -> list[dict[str, Any]]:

@@ -44,6 +44,7 @@ def option(
     below: float | None = None,
     maximum: float | None = None,
     unique: bool = False,
+    check: Callable[[Any], None] | None = None,
 ) -> Any:
     """A config dataclass field with its CLI help and constraints.
 
@@ -55,6 +56,9 @@ def option(
         (each value, for a tuple field) must be; float values must also be
         finite. None always passes (it means "the default" where allowed).
     unique: a tuple field must not list a value twice.
+    check: a function of the value (not None) that raises ValueError naming
+        the flag when the value is not allowed, for rules choices and bounds
+        cannot say (e.g. "a name or an existing path").
     """
     metadata = {
         "help": help,
@@ -69,6 +73,7 @@ def option(
             if value is not None
         },
         "unique": unique,
+        "check": check,
     }
     if smoke is not _NO_SMOKE_VALUE:
         metadata["smoke"] = smoke
@@ -140,6 +145,8 @@ def check_options(config: Any) -> None:
             raise ValueError(
                 f"{_flag(field.name)} lists a value twice: {_show(value)}"
             )
+        if field.metadata.get("check") is not None:
+            field.metadata["check"](value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -316,6 +323,9 @@ def run_cli(
 ) -> Any:
     """`python -m recipes.<recipe>`: parse, train, report user errors briefly."""
     invocation = parse_config(config_cls, recipe, argv, description)
+    from recipes.lib import startup
+
+    print(f"python -m recipes.{recipe}: {startup.runtime_summary()}", flush=True)
     try:
         return train(invocation.config, invocation.workdir)
     except RecipeError as error:

@@ -59,7 +59,8 @@ def channel_statistics(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return scaled.mean(axis=0).astype(np.float32), std.astype(np.float32)
 
 
-def _make_arrays(name, x_train, y_train, x_test, y_test, num_classes):
+def make_image_arrays(name, x_train, y_train, x_test, y_test, num_classes):
+    """ImageArrays of checked arrays, with the training images' statistics."""
     mean, std = channel_statistics(x_train)
     return ImageArrays(
         name=name,
@@ -98,7 +99,9 @@ def _digits(split_seed: int, test_fraction: float):
     return x_train, y_train, x_test, y_test, 10
 
 
-def _tfds_arrays(name, split, data_dir, limit):
+def tfds_arrays(name, split, data_dir, limit):
+    """(uint8 images, labels) of a tensorflow-datasets split (fails fast
+    offline: `data.load_tfds`)."""
     import tensorflow_datasets as tfds
 
     ds = data.load_tfds(name, split, data_dir=data_dir, as_supervised=True)
@@ -146,10 +149,10 @@ def load_image_arrays(
         x_train, y_train = x_train[:limit_train], y_train[:limit_train]
         x_test, y_test = x_test[:limit_test], y_test[:limit_test]
     else:
-        x_train, y_train = _tfds_arrays(name, "train", data_dir, limit_train)
-        x_test, y_test = _tfds_arrays(name, "test", data_dir, limit_test)
+        x_train, y_train = tfds_arrays(name, "train", data_dir, limit_train)
+        x_test, y_test = tfds_arrays(name, "test", data_dir, limit_test)
         num_classes = 10 if name == "cifar10" else 100
-    return _make_arrays(name, x_train, y_train, x_test, y_test, num_classes)
+    return make_image_arrays(name, x_train, y_train, x_test, y_test, num_classes)
 
 
 def synthetic_image_arrays(
@@ -172,7 +175,7 @@ def synthetic_image_arrays(
     _check_limit(n_train, "n_train")
     _check_limit(n_test, "n_test")
     rng = np.random.default_rng(seed)
-    return _make_arrays(
+    return make_image_arrays(
         "synthetic",
         rng.integers(0, 256, (n_train, *shape), dtype=np.uint8),
         rng.integers(0, num_classes, n_train),
@@ -182,30 +185,9 @@ def synthetic_image_arrays(
     )
 
 
-# The random images of smoke runs: digits-sized, nothing to read.
+# The random images of the robustness recipes' smoke runs (datasets.load's
+# synthetic): digits-sized, nothing to read.
 SYNTHETIC_SHAPE = (8, 8, 1)
-
-
-def load_dataset(
-    name: str,
-    *,
-    data_dir: str | None = None,
-    limit_train: int | None = None,
-    limit_test: int | None = None,
-    seed: int = 0,
-) -> ImageArrays:
-    """The data set an image recipe's --dataset names: one of ARRAY_DATASETS
-    (`load_image_arrays`), or "synthetic": uniformly random 8x8 grey images
-    of 10 classes, limit_train (default 256) and limit_test (default 64) of
-    them, seeded by `seed` (smoke runs and tests; nothing is read)."""
-    if name == "synthetic":
-        return synthetic_image_arrays(
-            SYNTHETIC_SHAPE, 10, n_train=limit_train or 256,
-            n_test=limit_test or 64, seed=seed,
-        )
-    return load_image_arrays(
-        name, data_dir=data_dir, limit_train=limit_train, limit_test=limit_test
-    )
 
 
 # ------------------------------------------------------------------ pipelines
