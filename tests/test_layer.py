@@ -460,3 +460,52 @@ def test_layer_contract(check, tmp_path):
         input_dtypes={"image": "uint8", "tabular": "float32", "sequence": "float32"},
         tmp_path=tmp_path, checks=(check,),
     )
+
+
+# ----------------------------------------------------------------------------
+# prob: a fraction of batches (examples) is mixed; the rest is untouched.
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_prob_zero_is_bit_identical(mode):
+    x, y, sw = batch(2)
+    layer = MixUp(1.0, per_sample=True, prob=0.0, num_classes=K, seed=1)
+    xo, yo, swo = call(layer, mode, (as_float(x), y, sw))
+    assert all(same_bits(a, b) for a, b in zip(keras.tree.flatten(xo),
+                                               keras.tree.flatten(as_float(x))))
+    assert same_bits(yo, np_one_hot(y, K)) and same_bits(swo, sw)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_prob_per_example_unmixed_examples_keep_their_own_bits(mode):
+    b, prob = 2000, 0.3
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(b, 3)).astype("float32")
+    y = rng.integers(0, K, b).astype("int32")
+    layer = MixUp(1.0, per_sample=True, prob=prob, num_classes=K, seed=4)
+    xo, yo = call(layer, mode, (x, y))
+    untouched = np.all(xo == x, axis=1) & np.all(yo == np_one_hot(y, K), axis=1)
+    mixed = b - untouched.sum()
+    # Binomial(b, prob) within 4.5 standard deviations (an example paired
+    # with itself also comes out untouched: 1/b of the mixed ones).
+    assert abs(mixed - b * prob) <= 4.5 * np.sqrt(b * prob * (1 - prob)) + 2
+    # The mixed ones are the paper's formula with their own lam and partner.
+    assert not np.allclose(xo[~untouched], x[~untouched])
+
+
+def test_prob_per_batch_frequency():
+    n, prob = 300, 0.4
+    x = np.eye(6, dtype="float32")
+    layer = MixUp(1.0, prob=prob, seed=2)
+    mixed = 0
+    for _ in range(n):
+        xo, _ = to_numpy(layer((x, x)))
+        mixed += not same_bits(xo, x)
+    # An identity permutation (1/720) also leaves the batch untouched.
+    assert abs(mixed - n * prob) <= 4.5 * np.sqrt(n * prob * (1 - prob)) + 1
+
+
+def test_prob_is_validated_and_in_the_config():
+    with pytest.raises(ValueError, match=r"`prob`.*\[0, 1\].*1.2"):
+        MixUp(prob=1.2)
+    assert MixUp.from_config(MixUp(prob=0.5).get_config()).prob == 0.5
