@@ -98,6 +98,20 @@ class TFDataMixer:
         self.compute_dtype = keras.config.dtype_policy().compute_dtype
         self._tf = _internals.backend_namespace("tensorflow")
         self.seed_generator = _internals.tf_seed_generator(seed)
+        import tensorflow as tf
+
+        # tf.data converts a map function with AutoGraph, which would parse
+        # and convert every library function the map reaches: 7 s the first
+        # time a map is traced in a process, 0.1 s each time after
+        # (benchmarks/README.md). The maths has no Python control flow on
+        # tensors: nothing needs converting.
+        self._mix_unconverted = tf.autograph.experimental.do_not_convert(
+            self.mix_element
+        )
+
+    def __call__(self, *element):
+        # Subclasses define mix_element(*element): one batched element.
+        return self._mix_unconverted(*element)
 
     def __repr__(self):
         options = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.OPTIONS)
@@ -115,7 +129,7 @@ class MixUpMap(TFDataMixer):
         super().__init__(alpha, **options)
         self.pairing = validation.validate_pairing(pairing)
 
-    def __call__(self, *element):
+    def mix_element(self, *element):
         data = element[0] if len(element) == 1 else element
         x, y, sample_weight, repack = unpack_data(data, name="element")
         x, y, sample_weight = to_tensors(

@@ -17,8 +17,9 @@ def is_integer_dtype(dtype):
     return keras.backend.standardize_dtype(dtype) in _INT_DTYPES
 
 
-def _check_label_range(y, num_classes, b):
-    """Sparse labels must lie in [0, num_classes): loudly, in every mode."""
+def _check_label_range(y, valid, num_classes, b):
+    """Sparse labels must lie in [0, num_classes): loudly, in every mode.
+    `valid` is (0 <= y) & (y < num_classes), computed once by the caller."""
     message = (
         f"Sparse labels must be integers in [0, num_classes) = [0, {num_classes})"
     )
@@ -28,8 +29,13 @@ def _check_label_range(y, num_classes, b):
         if tf.executing_eagerly():
             _raise_if_out_of_range(keras.ops.convert_to_numpy(y), num_classes)
             return y
-        ok = tf.reduce_all((y >= 0) & (y < num_classes))
-        with tf.control_dependencies([tf.debugging.Assert(ok, [message, y])]):
+        # The raw op: tf.debugging.Assert wraps an Assert whose data are not
+        # all int32 or strings (int64 labels) in an If, a function call per
+        # batch (benchmarks/README.md).
+        check = tf.raw_ops.Assert(
+            condition=tf.reduce_all(valid), data=[message, y], summarize=10
+        )
+        with tf.control_dependencies([check]):
             return tf.identity(y)
     if b.name == "jax":
         import jax
@@ -95,8 +101,8 @@ def prepare_labels(y, *, num_classes=None, label_smoothing=0.0, backend=None):
                 )
             if last == 1:
                 y = b.numpy.squeeze(y, -1)
-            y = _check_label_range(y, num_classes, b)
             valid = b.numpy.logical_and(y >= 0, y < num_classes)
+            y = _check_label_range(y, valid, num_classes, b)
             y = b.nn.one_hot(y, num_classes, dtype="float32")
             # Where no error can be raised (XLA drops graph assertions), an
             # out-of-range label gets NaN targets, hence a NaN loss: loud,
