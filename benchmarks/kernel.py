@@ -15,6 +15,8 @@ Candidates, on the running Keras backend:
   the permutation inside the compiled function;
 - keras.layers.MixUp: the peer on {"images", "labels"}, where it accepts the
   input (rank-4 images; it always draws one lam per example);
+- on images, keras_mixup.CutMix and keras_mixup.MixUpOrCutMix (per batch and
+  per example) beside keras.layers.CutMix (one box per example);
 - on TensorFlow also the tf.data forms (a map over a repeated in-memory
   batch, per element pulled), with an identity map as the control.
 
@@ -174,6 +176,12 @@ def _tf_candidates(shape, per_example, rng):
             tag = "tf.function XLA" if xla else "tf.function"
             h = tf.function(peer_fn, jit_compile=xla)
             cands[f"keras.layers.MixUp, {tag}"] = lambda h=h: h(x, y)
+    if image:
+        for name, fn in _box_family_calls(per_example).items():
+            for xla in (False, True):
+                tag = "tf.function XLA" if xla else "tf.function"
+                g = tf.function(fn, jit_compile=xla)
+                cands[f"{name}, {tag}"] = lambda g=g: g(x, y)
 
     # tf.data: one element pulled per call from a repeated in-memory batch.
     def pipeline(fn):
@@ -302,7 +310,43 @@ def _jax_candidates(shape, per_example, rng):
         cands["keras.layers.MixUp, jax.jit"] = layer_candidate(
             peer, peer_call, False
         )
+    if image:
+        for name, fn in _box_family_calls(per_example).items():
+            cands[f"{name}, jax.jit"] = layer_candidate(fn.layer, fn, False)
     return cands
+
+
+def _box_family_calls(per_example):
+    """CutMix and the mixup/CutMix switch (ours) and keras.layers.CutMix
+    (the peer; always one box per example, so only beside per-example
+    rows): name -> fn(x, y) -> (x, y), each with its layer as `fn.layer`."""
+    import keras
+
+    import keras_mixup
+
+    def on_tuple(layer):
+        def fn(x, y):
+            return layer((x, y), training=True)
+
+        fn.layer = layer
+        return fn
+
+    calls = {
+        "keras_mixup.CutMix": on_tuple(
+            keras_mixup.CutMix(1.0, per_sample=per_example, seed=1)),
+        "keras_mixup.MixUpOrCutMix": on_tuple(
+            keras_mixup.MixUpOrCutMix(per_sample=per_example, seed=1)),
+    }
+    if per_example:
+        peer = keras.layers.CutMix(seed=1)
+
+        def peer_fn(x, y):
+            out = peer({"images": x, "labels": y}, training=True)
+            return out["images"], out["labels"]
+
+        peer_fn.layer = peer
+        calls["keras.layers.CutMix"] = peer_fn
+    return calls
 
 
 # ----------------------------------------------------------------------------
