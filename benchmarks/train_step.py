@@ -14,7 +14,11 @@ mixing (a tf.data map call, the sampler's ops) shows there first. Modes:
   in the pipeline, one-hot mixed labels, cross-entropy;
 - MixUpModel (in-model): `keras_mixup.MixUp(alpha=1)` on the model's input,
   wrapped in `keras_mixup.MixUpModel`, sparse labels (the loss is mixed);
-- keras.layers.MixUp (tf.data): the peer on the dict form in the pipeline.
+- keras.layers.MixUp (tf.data): the peer on the dict form in the pipeline;
+- on images, CutMix and MixUpOrCutMix (timm's defaults: 0.8, 1.0, switch
+  0.5) in the pipeline (one-hot labels mixed with the kept fractions) and
+  in the model (sparse labels, the loss mixed), beside keras.layers.CutMix
+  in the pipeline.
 
 Each mode has its own model and persistent pipeline (batched, prefetched).
 After a warm-up `fit` (compilation), the modes run round-robin, a short
@@ -38,7 +42,14 @@ MODES = (
     "mixup_map (tf.data)",
     "MixUpModel (in-model)",
     "keras.layers.MixUp (tf.data)",
+    "CutMix (tf.data)",
+    "MixUpOrCutMix (tf.data)",
+    "CutMix (in-model)",
+    "MixUpOrCutMix (in-model)",
+    "keras.layers.CutMix (tf.data)",
 )
+# Modes that need images (a box over two spatial axes): not on the MLP.
+IMAGE_MODES = tuple(m for m in MODES if "CutMix" in m)
 # ERM with the one-hot labels and cross-entropy of the tf.data modes: what
 # the label format alone costs (the memory benchmark's control).
 ERM_ONE_HOT = "ERM, one-hot labels (control)"
@@ -138,6 +149,27 @@ def build(model_name, mode, input_shape, batch_size, num_examples, seed=0):
         outputs = net(keras_mixup.MixUp(alpha=1.0, seed=seed)(inputs))
         model = keras_mixup.MixUpModel(keras.Model(inputs, outputs))
         loss = "sparse_categorical_crossentropy"
+    elif mode in ("CutMix (tf.data)", "MixUpOrCutMix (tf.data)"):
+        layer_cls = getattr(keras_mixup, mode.split()[0])
+        ds = ds.map(layer_cls(num_classes=NUM_CLASSES, seed=seed))
+        model = net
+    elif mode in ("CutMix (in-model)", "MixUpOrCutMix (in-model)"):
+        layer_cls = getattr(keras_mixup, mode.split()[0])
+        inputs = keras.Input(input_shape)
+        outputs = net(layer_cls(seed=seed)(inputs))
+        model = keras_mixup.MixUpModel(keras.Model(inputs, outputs))
+        loss = "sparse_categorical_crossentropy"
+    elif mode == "keras.layers.CutMix (tf.data)":
+        peer_cutmix = keras.layers.CutMix(seed=seed)
+
+        def peer_cutmix_map(x, y):
+            out = peer_cutmix({"images": x,
+                               "labels": tf.one_hot(y, NUM_CLASSES)},
+                              training=True)
+            return out["images"], out["labels"]
+
+        ds = ds.map(peer_cutmix_map)
+        model = net
     elif mode == "keras.layers.MixUp (tf.data)":
         peer = keras.layers.MixUp(alpha=1.0, seed=seed)
 
@@ -181,7 +213,8 @@ def measure_model(model_name, *, batch_size, input_shape, steps, rounds,
     import keras
 
     built, failed = {}, {}
-    for mode in MODES:
+    modes = [m for m in MODES if len(input_shape) == 3 or m not in IMAGE_MODES]
+    for mode in modes:
         try:
             model, ds, batch_bytes = build(model_name, mode, input_shape,
                                            batch_size, num_examples)
@@ -206,7 +239,7 @@ def measure_model(model_name, *, batch_size, input_shape, steps, rounds,
     rows = []
     base = per_round.get("ERM")
     base_cpu = per_round_cpu.get("ERM")
-    for mode in MODES:
+    for mode in modes:
         if mode in failed:
             status = ("not available: keras_mixup.MixUpModel does not exist yet"
                       if "not available" in failed[mode] else
