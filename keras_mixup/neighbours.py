@@ -98,7 +98,12 @@ def _neighbours_within(flat, k, chunk_size):
             (rows[:, None] + start) == np.arange(n)[None, :]
         )
         distances = ops.where(is_self, float("inf"), distances)
-        _, indices = ops.top_k(-distances, k)
+        if keras.backend.backend() == "torch":
+            # torch.topk leaves the order of ties unspecified; a stable sort
+            # puts the lower index first, as top_k does on TF and JAX.
+            indices = ops.argsort(distances, axis=1)[:, :k]
+        else:
+            _, indices = ops.top_k(-distances, k)
         out.append(ops.convert_to_numpy(indices).astype(np.int32))
     return np.concatenate(out, axis=0)
 

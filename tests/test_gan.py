@@ -392,4 +392,4 @@ def test_config_round_trip():
     clone = MixUpGAN.from_config(config)
     assert clone.get_config() == config
     assert (clone.alpha, clone.d_steps, clone.latent_dim, clone.seed) == (0.3, 2, 2, 5)
-    assert BACKEND in ("jax", "tensorflow")
+    assert BACKEND in ("jax", "tensorflow", "torch")
