@@ -63,14 +63,23 @@ def test_kernel_quick():
         if r["status"] == "ok":
             assert _is_summary(r["ratio"]) and r["ratio"]["median"] > 0
         else:
-            # Only the peer may fail (its Beta sampler does not compile
+            # Only the peers may fail (their Beta sampler does not compile
             # under XLA); ours always runs.
-            assert r["impl"].startswith("keras.layers.MixUp"), r
+            assert r["impl"].startswith(("keras.layers.MixUp",
+                                         "keras.layers.CutMix")), r
     ours = [r for r in rows if r["impl"].startswith("keras_mixup")]
     assert ours and all(r["status"] == "ok" for r in ours)
     # The peer only takes images, and only draws one lam per example.
     peer = [r for r in rows if r["impl"].startswith("keras.layers.MixUp")]
     assert all(r["batch"] == "cifar" and r["lam"] == "per example" for r in peer)
+    # CutMix and the switch, per batch and per example, beside the peer's
+    # CutMix (one box per example only).
+    for lam in ("per batch", "per example"):
+        for name in ("keras_mixup.CutMix", "keras_mixup.MixUpOrCutMix"):
+            assert any(r["impl"] == f"{name}, {compiled}" and r["lam"] == lam
+                       for r in rows), (name, lam)
+    peer_cutmix = [r for r in rows if r["impl"].startswith("keras.layers.CutMix")]
+    assert peer_cutmix and all(r["lam"] == "per example" for r in peer_cutmix)
     assert "Kernel" in kernel.table(res)
 
 
@@ -93,7 +102,9 @@ def test_train_step_quick():
     assert {r["model"] for r in res["rows"]} == {"small_cnn", "mlp_tabular"}
     for model in ("small_cnn", "mlp_tabular"):
         rows = {r["mode"]: r for r in res["rows"] if r["model"] == model}
-        assert set(rows) == set(train_step.MODES)
+        # CutMix and the switch need images: not measured on the MLP.
+        image_only = set(train_step.IMAGE_MODES) if model == "mlp_tabular" else set()
+        assert set(rows) == set(train_step.MODES) - image_only
         for mode, r in rows.items():
             if model == "mlp_tabular" and mode.startswith("keras.layers.MixUp"):
                 # The peer only takes images: a row that says why.
