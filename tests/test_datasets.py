@@ -11,14 +11,13 @@ No test reads a system package or the network.
 from __future__ import annotations
 
 import gzip
-import struct
 import time
 
 import numpy as np
 import pytest
 
 from recipes import between
-from recipes.lib import cli, datasets, images, settings
+from recipes.lib import cli, data, datasets, images, settings
 from recipes.lib.cli import RecipeError
 
 RNG = np.random.default_rng(0)
@@ -35,16 +34,14 @@ def _arrays(n_train=30, n_test=10, shape=(6, 5), classes=3):
     return x_train, y_train, x_test, y_test
 
 
-def write_idx(path, array, magic_type=0x08):
-    array = np.asarray(array, np.uint8)
-    header = bytes([0, 0, magic_type, array.ndim]) + struct.pack(
-        f">{array.ndim}I", *array.shape
-    )
-    payload = header + array.tobytes()
-    if path.suffix == ".gz":
-        path.write_bytes(gzip.compress(payload))
-    else:
-        path.write_bytes(payload)
+def write_idx(path, array, magic_type=None):
+    """datasets.write_idx, or with another element type in the magic number."""
+    datasets.write_idx(path, array)
+    if magic_type is not None:
+        raw = bytearray(gzip.decompress(path.read_bytes()) if path.suffix == ".gz"
+                        else path.read_bytes())
+        raw[2] = magic_type
+        path.write_bytes(gzip.compress(bytes(raw)) if path.suffix == ".gz" else bytes(raw))
 
 
 def make_idx_folder(folder, arrays, gz=True):
@@ -188,6 +185,19 @@ def test_idx_folder_round_trip(tmp_path, gz):
     assert data.num_classes == 3 and data.image_shape == (7, 7, 1)
 
 
+def test_idx_bytes_as_the_format_defines_them(tmp_path):
+    # Written by hand, independently of datasets.write_idx: magic 0x00000803
+    # (unsigned bytes, 3 dimensions), big-endian sizes 2, 1, 3, the data.
+    path = tmp_path / "images"
+    path.write_bytes(bytes([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 3])
+                     + bytes(range(6)))
+    np.testing.assert_array_equal(
+        datasets.read_idx(path), np.arange(6, dtype=np.uint8).reshape(2, 1, 3)
+    )
+    written = datasets.write_idx(tmp_path / "again", np.arange(6).reshape(2, 1, 3))
+    assert written.read_bytes() == path.read_bytes()
+
+
 def test_bad_idx_files_are_named(tmp_path):
     folder = make_idx_folder(tmp_path / "magic", _arrays())
     write_idx(folder / "train-labels-idx1-ubyte.gz", np.arange(30) % 3,
@@ -233,7 +243,7 @@ def test_missing_fashion_mnist_stops_in_seconds_saying_how_to_install(
     monkeypatch.setattr(datasets, "SYSTEM_DATA_DIRS", (str(tmp_path),))
     monkeypatch.setattr(datasets, "_dpkg_folders", lambda package: [])
     # Offline: tensorflow-datasets must not try to download.
-    monkeypatch.setattr(datasets.tfds_data, "network_available", lambda: False)
+    monkeypatch.setattr(data, "network_available", lambda: False)
     start = time.perf_counter()
     with pytest.raises(RecipeError, match=r"apt-get install dataset-fashion-mnist.*--dataset PATH"):
         datasets.load("fashion_mnist", data_dir=str(tmp_path / "tfds"))

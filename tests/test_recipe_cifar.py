@@ -199,8 +199,9 @@ def test_schedule_divides_by_ten_at_the_milestones():
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--dataset", "mnist"],
-         "--dataset: invalid choice: 'mnist' (choose from 'cifar10', 'cifar100')"),
+        (["--dataset", "imagenet9"],
+         "--dataset must be one of digits, fashion_mnist, mnist, cifar10, "
+         "cifar100, synthetic or the path of a .npz file or a folder"),
         (["--model", "resnet50"], "--model: invalid choice: 'resnet50'"),
         (["--method", "cutmix"], "--method: invalid choice: 'cutmix'"),
         (["--alpha", "0"], "--alpha must be > 0, got 0.0"),

@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 
-from recipes.lib import data as tfds_data
 from recipes.lib import images
 from recipes.lib.cli import RecipeError, option
 
@@ -277,6 +276,18 @@ def read_idx(path: Path) -> np.ndarray:
             f"file holds {len(raw) - header}"
         )
     return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
+
+
+def write_idx(path: Path, array: np.ndarray) -> Path:
+    """`array` (uint8) as an IDX file, gzipped if `path` ends in .gz: the
+    format `read_idx` reads (tests and quick checks make their data so)."""
+    array = np.asarray(array, np.uint8)
+    payload = bytes([0, 0, 0x08, array.ndim]) + struct.pack(
+        f">{array.ndim}I", *array.shape
+    ) + array.tobytes()
+    path = Path(path)
+    path.write_bytes(gzip.compress(payload) if path.suffix == ".gz" else payload)
+    return path
 
 
 def idx_files(folder: Path) -> dict[tuple[str, str], Path] | None:
