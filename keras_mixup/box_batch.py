@@ -99,7 +99,11 @@ def prepare_masks(masks, image_shape, image_axes, data_format, *, one_hot,
                 f"channel (class indices). Received masks of shape "
                 f"{tuple(masks.shape)}."
             )
-        masks = b.numpy.squeeze(masks, channel)
+        masks = b.numpy.moveaxis(masks, channel, -1)
+    else:
+        masks = b.numpy.expand_dims(masks, -1)
+    # A trailing axis of 1 marks class indices for `prepare_labels`, even
+    # where the width equals num_classes.
     encoded = prepare_labels(masks, num_classes=num_classes, backend=b)
     if channel != len(image_shape) - 1:
         encoded = b.numpy.moveaxis(encoded, -1, channel)
@@ -172,10 +176,15 @@ def family_batch(
     label_smoothing=0.0,
     data_format="channels_last",
     dtype="float32",
+    blends=True,
     groups=1,
     backend=None,
 ):
     """Mix a batch by the family's rules. Returns (x, y, sample_weight, masks).
+
+    `blends`: whether the layer can mix by mixup at all (its configuration,
+    not this call's alphas): then integer masks are one-hot encoded, in
+    training and out of it alike; else (CutMix alone) they are only pasted.
 
     Inputs (any nested structure of rank-3 to rank-5 tensors with the same
     spatial sizes) are cast to `dtype`; labels become float32 targets
@@ -201,13 +210,13 @@ def family_batch(
     if sample_weight is not None:
         sample_weight = keras.tree.map_structure(
             lambda t: b.cast(t, "float32"), sample_weight)
-    mixup_possible = not _is_zero(mixup_alpha) and switch_prob < 1.0
-    cutmix_possible = not _is_zero(cutmix_alpha) and switch_prob > 0.0
     mask_axes_ = None
     if masks is not None:
         masks, mask_axes_ = prepare_masks(
             masks, image.shape, image_axes, data_format,
-            one_hot=mixup_possible, num_classes=num_classes, backend=b)
+            one_hot=blends, num_classes=num_classes, backend=b)
+    mixup_possible = blends and not _is_zero(mixup_alpha)
+    cutmix_possible = not _is_zero(cutmix_alpha) and switch_prob > 0.0
     if prob == 0.0 or not (mixup_possible or cutmix_possible):
         return x, y, sample_weight, masks
     the_draw = boxes.draw(

@@ -69,6 +69,8 @@ class BoxMixingLayer(MixingLayer):
             label_smoothing=self.label_smoothing,
             data_format=self.data_format,
             dtype=self.compute_dtype,
+            blends=self._mixup_possible(
+                self.base_alphas.get("mixup_alpha", 0.0)),
             backend=backend,
         )
         return put_back(repack(x, y, sample_weight), masks)

@@ -509,3 +509,22 @@ def test_switch_saved_in_a_model_resumes(tmp_path):
 def test_unwrapped_layer_in_training_on_features_raises():
     with pytest.raises(RuntimeError, match=re.escape("MixUpModel")):
         CutMix()(constant_images(4, 5, 5), training=True)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_sparse_masks_one_hot_on_the_channel_axis_even_when_width_is_k(
+        data_format):
+    """Masks of width W == num_classes are still class indices (never
+    guessed from shapes); the classes land on the images' channel axis."""
+    b, h, w, k = 4, 3, 5, 5
+    masks = np.random.default_rng(0).integers(0, k, (b, h, w)).astype("int32")
+    shape = (b, h, w, 2) if data_format == "channels_last" else (b, 2, h, w)
+    layer = MixUpOrCutMix(0.8, 0.0, num_classes=k, data_format=data_format,
+                          seed=1)
+    out = to_numpy(layer({"images": np.zeros(shape, "float32"),
+                          "segmentation_masks": masks}, training=False))
+    mo = out["segmentation_masks"]
+    want = np.eye(k, dtype="float32")[masks]
+    if data_format == "channels_first":
+        want = np.moveaxis(want, -1, 1)
+    assert same_bits(mo, want)
