@@ -91,9 +91,14 @@ class MixingLayer(SavesSeedState, keras.layers.Layer):
         else:
             # tf.data calls map functions with a tuple's items as arguments.
             inputs = tuple(args)
+        if training is not None:
+            # Only when given: since Keras 3.16 an explicit training=None
+            # counts as the caller's choice and hides an outer model's
+            # `training` (the layer would never mix inside a model).
+            kwargs["training"] = training
         leaves = keras.tree.flatten(inputs)
         if not leaves or any(isinstance(t, keras.KerasTensor) for t in leaves):
-            return super().__call__(inputs, training=training, **kwargs)
+            return super().__call__(inputs, **kwargs)
         in_tf_data = (
             _internals.in_tf_graph()
             and keras.backend.backend() != "tensorflow"
@@ -105,7 +110,7 @@ class MixingLayer(SavesSeedState, keras.layers.Layer):
         try:
             # Keras refuses nested arguments that mix arrays and tensors.
             inputs = to_tensors(inputs, backend=self._ops)
-            return super().__call__(inputs, training=training, **kwargs)
+            return super().__call__(inputs, **kwargs)
         finally:
             if in_tf_data:
                 self._ops.reset()
