@@ -134,3 +134,36 @@ def test_train_dataset_rejects_bad_arguments(kwargs, match):
     arguments = dict(batch_size=8, seed=0, mean=data.mean, std=data.std, num_classes=3)
     with pytest.raises(ValueError, match=match):
         images.train_dataset(data.x_train, data.y_train, **{**arguments, **kwargs})
+
+
+@pytest.mark.parametrize("method", ["mixup", "cutmix", "switch"])
+def test_every_mixing_method_mixes_and_is_erm_at_alpha_zero(method):
+    """--method mixup/cutmix/switch: one-hot labels mixed with the images,
+    rows summing to 1; alpha 0 is ERM (images untouched, one-hot labels)."""
+    rng = np.random.default_rng(0)
+    pixels = rng.random((16, 8, 8, 1)).astype("float32")
+    labels = rng.integers(0, 4, 16).astype("int64")
+    ds = tf.data.Dataset.from_tensor_slices((pixels, labels))
+    mixed = images_mixed = None
+    for alpha in (1.0, 0.0):
+        out = list(images.batch_and_mix(
+            ds, 16, method=method, alpha=alpha, num_classes=4, seed=1
+        ).as_numpy_iterator())
+        x, y = out[0]
+        assert x.shape == (16, 8, 8, 1) and y.shape == (16, 4)
+        np.testing.assert_allclose(y.sum(-1), 1.0, rtol=1e-6)
+        if alpha:
+            mixed, images_mixed = y, x
+        else:
+            np.testing.assert_array_equal(x, pixels)
+            np.testing.assert_array_equal(y, np.eye(4)[labels])
+    assert not np.array_equal(images_mixed, pixels)
+    assert (mixed.max(-1) < 1).any()
+
+
+def test_switch_method_is_timms_recipe():
+    assert images.TIMM_SWITCH == dict(mixup_alpha=0.8, cutmix_alpha=1.0,
+                                      switch_prob=0.5, prob=1.0)
+    layer = images.MIXING_METHODS["switch"](0.8, 10, 0)
+    assert (layer.mixup_alpha, layer.cutmix_alpha, layer.switch_prob) == (
+        pytest.approx(0.8), 1.0, 0.5)

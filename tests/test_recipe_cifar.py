@@ -203,7 +203,7 @@ def test_schedule_divides_by_ten_at_the_milestones():
          "--dataset must be one of digits, fashion_mnist, mnist, cifar10, "
          "cifar100, synthetic or the path of a .npz file or a folder"),
         (["--model", "resnet50"], "--model: invalid choice: 'resnet50'"),
-        (["--method", "cutmix"], "--method: invalid choice: 'cutmix'"),
+        (["--method", "cutout"], "--method: invalid choice: 'cutout'"),
         (["--alpha", "0"], "--alpha must be > 0, got 0.0"),
         (["--alpha", "inf"], "--alpha must be > 0, got inf"),
         (["--milestones", "150", "100"], "--milestones must be increasing"),

@@ -199,11 +199,35 @@ def _mixup_map(alpha, num_classes, seed):
     return keras_mixup.mixup_map(alpha, num_classes=num_classes, seed=seed)
 
 
+def _cutmix_map(alpha, num_classes, seed):
+    import keras_mixup
+
+    return keras_mixup.CutMix(alpha, num_classes=num_classes, seed=seed)
+
+
+# timm's ImageNet recipe (DeiT, ConvNeXt): mixup alpha 0.8, CutMix alpha 1.0,
+# switch probability 0.5, every batch mixed, label smoothing 0.1 (a
+# recipe's --label-smoothing where it has one).
+TIMM_SWITCH = dict(mixup_alpha=0.8, cutmix_alpha=1.0, switch_prob=0.5, prob=1.0)
+
+
+def _switch_map(alpha, num_classes, seed):
+    """The mixup/CutMix switch: --alpha is mixup's (timm: 0.8), CutMix's is
+    timm's 1.0; alpha 0 turns both off (ERM)."""
+    import keras_mixup
+
+    return keras_mixup.MixUpOrCutMix(
+        alpha, TIMM_SWITCH["cutmix_alpha"] if alpha > 0 else 0.0,
+        switch_prob=TIMM_SWITCH["switch_prob"], prob=TIMM_SWITCH["prob"],
+        num_classes=num_classes, seed=seed)
+
+
 # How a batch can be mixed, by the name recipes take in --method: a new
-# member of the family (CutMix, the switch) is one entry here. Each makes a
-# tf.data map of batched (images, int labels) -> (images, one-hot labels)
-# that is ERM (one-hot labels, images untouched) at alpha 0.
-MIXING_METHODS = {"mixup": _mixup_map}
+# member of the family is one entry here. Each makes a tf.data map of
+# batched (images, int labels) -> (images, one-hot labels) that is ERM
+# (one-hot labels, images untouched) at alpha 0.
+MIXING_METHODS = {"mixup": _mixup_map, "cutmix": _cutmix_map,
+                  "switch": _switch_map}
 
 
 def batch_and_mix(
