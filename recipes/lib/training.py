@@ -343,7 +343,9 @@ class ScaleConfig(RecipeConfig):
     methods, SGD, data source, precision, XLA, TPU, progress output."""
 
     method: str = option(
-        "both", "erm, a mixing method (mixup, cutmix, switch: timm's mixup/CutMix switch), or both (ERM then mixup, same seed)", resumable=True,
+        "both",
+        "erm, a mixing method (mixup, cutmix, switch: timm's mixup/CutMix "
+        "switch), or both (ERM then mixup, same seed)", resumable=True,
         choices=METHODS,
     )
     weight_decay: float = option(1e-4, "weight decay (paper: 1e-4)", minimum=0)
