@@ -14,10 +14,12 @@ pipeline while Keras itself runs on JAX: the approach of Keras's own
 
 The sampler works in log space: lam = sigmoid(log G1 - log G2) with
 G1, G2 ~ Gamma(alpha), and log G(alpha) = log G(alpha + 1) + log(U) / alpha.
-Small alphas never underflow to 0/0 (no NaN, no spike at 0.5), and the
-Marsaglia-Tsang draws use only normal and uniform variates, so the sampler
-compiles under XLA (TF `jit_compile=True`, TPU) and `jax.jit`, unlike
-`keras.random.beta`.
+Small alphas never underflow to 0/0 (no NaN, no spike at 0.5). Gamma(alpha
++ 1) comes from Marsaglia-Tsang candidates built from uniform variates only,
+so the sampler compiles under XLA (TF `jit_compile=True`, TPU) and
+`jax.jit`, unlike `keras.random.beta`; TF ops outside XLA (tf.data maps,
+Keras's default TF step on CPU) use TF's native stateless Gamma and shuffle
+kernels instead, one op each (`_tf_native_kernels`).
 """
 
 import math
