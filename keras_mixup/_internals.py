@@ -15,8 +15,8 @@ scale_loss_for_distribution` (the GAN's TF step divides by
 `tf.distribute.get_strategy().num_replicas_in_sync` itself), the GAN's
 `_trainable_variables`/`_non_trainable_variables` (the seed state is saved
 through `Layer.save_own_variables`/`load_own_variables`, see `seed_state`),
-and the MixUp layer's private `_alpha` read by other modules (the layer has
-`alpha_variable` and `base_alpha`).
+and the MixUp layer's private `_alpha` read by other modules (the mixing
+layers have `alpha_variable`, `base_alphas` and `assign_alphas`).
 """
 
 import keras
