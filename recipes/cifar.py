@@ -246,7 +246,8 @@ def train(
             config, method, data(), run.workdir, scope, callbacks
         ),
         show=("test_error",),
-        name=f"CIFAR: {config.dataset} ({config.data})",
+        name=f"CIFAR: {config.dataset}"
+        + (" (synthetic data)" if config.data == "synthetic" else ""),
         learning_rate=f"lr {config.scaled_learning_rate():g}",
     )
     table = report(config, runs, run.workdir)
