@@ -235,7 +235,11 @@ def test_discriminator_target_equals_lam(per_sample, cls):
     D(v) = s * v + c outputs a probability, s = 1 and c = 0 at the start.
     BCE(t, p) is stationary in p exactly where p == t, so the gradients of
     s and c vanish (and SGD leaves them unchanged) if and only if each
-    example's target is the lam it was mixed with."""
+    example's target is the lam it was mixed with. The step size is small
+    (0.05) so that SGD is stable on this loss (its curvature 1 / (p (1 - p))
+    is >= 4): at lr 1 float32 rounding of order 1e-7 was amplified about
+    threefold per update, up to 4e-5 after four updates for some seeds.
+    Measured at lr 0.05: at most 1.2e-8 over 8 seeds, the control 0.29-0.53."""
     gan = cls(
         keras.Sequential([
             keras.Input((1,)),
@@ -245,7 +249,7 @@ def test_discriminator_target_equals_lam(per_sample, cls):
         alpha=1.0, d_steps=2, per_sample=per_sample, from_logits=False, seed=3,
     )
     gan.compile(
-        d_optimizer=keras.optimizers.SGD(1.0),
+        d_optimizer=keras.optimizers.SGD(0.05),
         g_optimizer=keras.optimizers.SGD(0.0),
         run_eagerly=cls is _WrongTarget,
     )
@@ -253,9 +257,9 @@ def test_discriminator_target_equals_lam(per_sample, cls):
     kernel, bias = weights_of(gan.discriminator)
     moved = abs(kernel.item() - 1.0) + abs(bias.item())
     if cls is _WrongTarget:
-        assert moved > 1e-2
+        assert moved > 1e-1
     else:
-        assert moved < 1e-5
+        assert moved < 1e-6
         # The loss is then the mean binary entropy of lam: in (0, log 2].
         assert 0.0 < history.history["d_loss"][0] <= math.log(2.0) + 1e-6
 
