@@ -221,7 +221,7 @@ def test_missing_imagenet_says_where_to_put_the_archives(tmp_path, capsys):
         (["--milestones", "3", "60"], "must come after the 5 warm-up epochs"),
         (["--alpha", "-1"], "--alpha must be > 0, got -1.0"),
         (["--image-size", "16"], "--image-size must be >= 32"),
-        (["--method", "cutmix"], "--method: invalid choice: 'cutmix'"),
+        (["--method", "cutout"], "--method: invalid choice: 'cutout'"),
         (["--shuffle-buffer", "0"], "--shuffle-buffer must be >= 1, got 0"),
         (["--warmup-epochs", "-1"], "--warmup-epochs must be >= 0, got -1"),
         (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
