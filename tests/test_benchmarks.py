@@ -96,6 +96,7 @@ def test_pipeline_quick():
     assert "Pipeline" in pipeline.table(res)
 
 
+@pytest.mark.slow
 def test_train_step_quick():
     res = train_step.run(quick=True)
     # The image model and the paper's tabular setting (MLP, Adam).
@@ -138,6 +139,7 @@ def test_ablation_quick():
     assert "Ablation" in ablation.table(res)
 
 
+@pytest.mark.slow
 def test_memory_quick(tmp_path):
     # In a fresh process, as `python -m benchmarks` runs it: TensorFlow's
     # peaks need the allocator that importing `benchmarks` selects before

@@ -55,7 +55,13 @@ def test_preact_resnet18_rejects_bad_arguments(kwargs):
         preact_resnet18(**kwargs)
 
 
-@pytest.mark.parametrize("positions", [(0,), (1,), (5,), (1, 3, 5)])
+# One fit covers the wiring; the single positions are the same code path.
+@pytest.mark.parametrize("positions", [
+    pytest.param((0,), marks=pytest.mark.slow),
+    pytest.param((1,), marks=pytest.mark.slow),
+    pytest.param((5,), marks=pytest.mark.slow),
+    (1, 3, 5),
+])
 def test_preact_resnet18_mixup_positions_of_table5(positions):
     model = preact_resnet18(
         (16, 16, 3), 4, mixup_alpha=1.0, mixup_at=positions, mixup_seed=0

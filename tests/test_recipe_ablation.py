@@ -69,6 +69,7 @@ def test_smoke_prints_table_5_beside_the_paper(smoke_run, capsys):
     }
 
 
+@pytest.mark.slow
 def test_resume_skips_finished_rows_and_runs_only_new_ones(smoke_run):
     workdir, first = smoke_run
     again = ablation.main(["--smoke", "--workdir", str(workdir)])
@@ -83,6 +84,7 @@ def test_resume_skips_finished_rows_and_runs_only_new_ones(smoke_run):
     assert len((workdir / "rows.jsonl").read_text().splitlines()) == 3
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_from_its_last_finished_epoch(tmp_path, monkeypatch):
     """The first fit dies as epoch 1 begins (epoch 0 logged and
     checkpointed); the second trains only epoch 1 and reports both."""
