@@ -1,4 +1,5 @@
-"""CIFAR-10 and CIFAR-100 (paper section 3.2, Figure 3): ERM against mixup.
+"""CIFAR-10 and CIFAR-100 (paper section 3.2, Figure 3): ERM against mixup,
+and beside them CutMix and timm's mixup/CutMix switch.
 
 The paper's setting: PreAct ResNet-18, WideResNet-28-10 or DenseNet-BC-190
 (growth rate 40); SGD with momentum 0.9, minibatches of 128, 200 epochs,
@@ -7,11 +8,22 @@ and 180), weight decay 1e-4, no dropout, mixup alpha = 1; the standard
 augmentation (4-pixel pad, random crop, horizontal flip). ERM and mixup of a
 seed share the initial weights and the data order: only the mixing differs.
 
+--method takes one or more of erm, mixup, cutmix (CutMix with --alpha) and
+switch (mixup with --alpha or CutMix with alpha 1, each batch one or the
+other with probability 0.5); both, the default, is erm mixup. Each method is
+its own resumable run in the workdir, sharing the seed's initial weights and
+data order; methods asked for later in the same workdir join the ones
+finished there, and the table and the curves show them all.
+
     python -m recipes.cifar              # CIFAR-10, PreAct ResNet-18: ERM, mixup
+    python -m recipes.cifar --method erm mixup cutmix switch
     python -m recipes.cifar --dataset cifar100 --model wrn28_10
     python -m recipes.cifar --data synthetic --epochs 2   # throughput, no data
     python -m recipes.cifar --smoke      # a small CNN on synthetic data: seconds
     python -m recipes.cifar --dataset my_images/   # your own data (see --help)
+
+small_cnn is the robustness recipes' small CNN (filters 32, 64, 128:
+`models.SMALL_CNN_FILTERS`, 288,746 trainable parameters on 32x32 RGB).
 
 Measured here: not run (no GPU); paper: PreAct ResNet-18 on CIFAR-10 ERM
 5.6%, mixup 4.2%. 20-50 min an epoch on this CPU.
@@ -45,8 +57,11 @@ MODELS = {
     "densenet_bc190": Architecture(
         "DenseNet-BC-190", models.densenet_bc, dict(depth=190, growth_rate=40)
     ),
-    # Not in the paper: small nets for smoke runs and tests.
-    "small_cnn": Architecture("small CNN", models.small_cnn, dict(filters=(8, 16))),
+    # Not in the paper: small nets for CPU-scale data (Fashion-MNIST, digits:
+    # the robustness recipes' small CNN), smoke runs and tests.
+    "small_cnn": Architecture(
+        "small CNN", models.small_cnn, dict(filters=models.SMALL_CNN_FILTERS)
+    ),
     "wrn10_1": Architecture(
         "WideResNet-10-1", models.wide_resnet, dict(depth=10, widen_factor=1)
     ),
@@ -71,16 +86,36 @@ PAPER_FIGURE3A = {
 class CIFARConfig(training.ScaleConfig):
     """ERM against mixup on CIFAR-10/100 (mixup paper, section 3.2, Figure 3)."""
 
+    # Not resumable, unlike other recipes' seeds: the workdir keys its runs by
+    # method alone, so a rerun with another seed would report the first
+    # seed's runs as its own.
+    seed: int = cli.option(
+        0,
+        "random seed (initial weights, data order, mixing); one seed per "
+        "workdir: another seed needs another --workdir",
+    )
     dataset: str = datasets.dataset_option("cifar10", smoke="cifar10")
     model: str = cli.option(
         "preact_resnet18",
         "preact_resnet18, wrn28_10 (WideResNet-28-10), densenet_bc190 "
-        "(DenseNet-BC-190, k=40); small_cnn and wrn10_1 (WideResNet-10-1) are "
-        "small nets for smoke runs",
+        "(DenseNet-BC-190, k=40); not in the paper: small_cnn (the robustness "
+        "recipes' small CNN, for CPU-scale data such as fashion_mnist) and "
+        "wrn10_1 (WideResNet-10-1)",
         smoke="small_cnn",
         choices=tuple(MODELS),
     )
-    alpha: float = cli.option(1.0, "mixup alpha (paper: 1)", above=0)
+    method: tuple[str, ...] = cli.option(
+        ("both",),
+        "one or more of erm, mixup, cutmix, switch (timm's mixup/CutMix "
+        "switch), each its own run in the workdir (same seed: same initial "
+        "weights and data order); both is erm mixup",
+        resumable=True,
+        choices=training.METHODS,
+    )
+    alpha: float = cli.option(
+        1.0, "mixup alpha (paper: 1); CutMix's, and the switch's mixup alpha",
+        above=0,
+    )
     epochs: int = cli.option(200, "epochs (paper: 200)", smoke=2, minimum=1)
     batch_size: int = cli.option(
         128,
@@ -109,6 +144,11 @@ class CIFARConfig(training.ScaleConfig):
     )
 
     def validate(self):
+        if not self.method:
+            raise ValueError(
+                f"--method must name one or more of {', '.join(training.METHODS)}, "
+                f"got none"
+            )
         settings.check_milestones(self.milestones)
 
     def architecture(self) -> models.Architecture:
@@ -151,7 +191,8 @@ def train_one(
     scope,
     callbacks=(),
 ) -> dict[str, Any]:
-    """Train one net (ERM or mixup) to the end, resuming its checkpoint."""
+    """Train one net (ERM or a mixing method) to the end, resuming its
+    checkpoint."""
     alpha = 0.0 if method == "erm" else config.alpha
     steps = images.steps_per_epoch(len(data.x_train), config.batch_size)
     if steps < 1:
@@ -187,17 +228,20 @@ def train_one(
 
 
 def report(config: CIFARConfig, rows: dict[str, dict], workdir: Path) -> str:
-    """Figure 3a with our numbers in place, and the curves of Figure 3b."""
-    ours_erm = rows.get("erm", {}).get("test_error")
-    ours_mixup = rows.get("mixup", {}).get("test_error")
+    """Figure 3a with our numbers in place (a column per method run), and the
+    curves of Figure 3b (one per method)."""
+    labels = {
+        method: reporting.method_label(row["alpha"], method=method)
+        for method, row in rows.items()
+    }
+    ours = {labels[method]: row["test_error"] for method, row in rows.items()}
     table_rows = []
     for (dataset, model), (paper_erm, paper_mixup) in PAPER_FIGURE3A.items():
         mine = dataset == config.dataset and model == config.model
         table_rows.append({
             "dataset": datasets.title(dataset),
             "model": MODELS[model].title,
-            "ERM": ours_erm if mine else None,
-            reporting.method_label(config.alpha): ours_mixup if mine else None,
+            **{label: error if mine else None for label, error in ours.items()},
             "paper ERM": paper_erm,
             "paper mixup": paper_mixup,
         })
@@ -205,8 +249,7 @@ def report(config: CIFARConfig, rows: dict[str, dict], workdir: Path) -> str:
         table_rows.append({
             "dataset": datasets.title(config.dataset),
             "model": MODELS[config.model].title,
-            "ERM": ours_erm,
-            reporting.method_label(config.alpha): ours_mixup,
+            **ours,
         })
     source = "synthetic data" if config.data == "synthetic" else datasets.title(
         config.dataset
@@ -221,10 +264,7 @@ def report(config: CIFARConfig, rows: dict[str, dict], workdir: Path) -> str:
     )
     reporting.plot_error_curves(
         workdir / "figure3b.png",
-        {
-            reporting.method_label(row["alpha"]): row["test_error_by_epoch"]
-            for row in rows.values()
-        },
+        {labels[method]: row["test_error_by_epoch"] for method, row in rows.items()},
         ylabel="test error (%)",
         title=f"{datasets.title(config.dataset)}, {MODELS[config.model].title} "
         f"(Figure 3b){' — synthetic data' if config.data == 'synthetic' else ''}",
@@ -235,9 +275,10 @@ def report(config: CIFARConfig, rows: dict[str, dict], workdir: Path) -> str:
 def train(
     config: CIFARConfig, workdir: str | Path, *, callbacks=()
 ) -> dict[str, Any]:
-    """Train each method not yet finished in the workdir (a killed one resumes
-    at its last finished epoch), then report. `callbacks` are added to every
-    fit (after the recipe's own)."""
+    """Train each --method not yet finished in the workdir (a killed one
+    resumes at its last finished epoch), then report them with the methods
+    an earlier run finished there (same settings: the workdir refuses
+    others). `callbacks` are added to every fit (after the recipe's own)."""
     run = harness.Run(RECIPE, config, workdir, ("method",))
     data = functools.cache(lambda: load_data(config))  # only if there is work
     runs, scale = training.train_at_scale(
@@ -249,6 +290,7 @@ def train(
         name=f"CIFAR: {config.dataset}"
         + (" (synthetic data)" if config.data == "synthetic" else ""),
         learning_rate=f"lr {config.scaled_learning_rate():g}",
+        keep_earlier=True,
     )
     table = report(config, runs, run.workdir)
     return run.finish(

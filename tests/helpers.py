@@ -230,6 +230,26 @@ def assert_plotted_png(path, *, min_coloured=0.002):
     return image
 
 
+def plotted_cycle_colours(path, *, min_pixels=20):
+    """How many of matplotlib's default colour cycle (C0, C1, ...: the
+    colours successive lines take) a PNG shows, counting those in order up
+    to the first one absent: a figure of n curves with a legend shows the
+    first n. A colour counts when at least `min_pixels` pixels have it
+    (within 0.02 a channel): a curve hidden under an identical later one
+    still shows its legend line (about 50 pixels at the recipes' dpi)."""
+    import matplotlib
+    import matplotlib.colors
+
+    rgb = assert_plotted_png(path)[..., :3].astype(np.float64)
+    count = 0
+    for colour in matplotlib.rcParamsDefault["axes.prop_cycle"].by_key()["color"]:
+        target = np.asarray(matplotlib.colors.to_rgb(colour))
+        if np.sum(np.all(np.abs(rgb - target) <= 0.02, axis=-1)) < min_pixels:
+            break
+        count += 1
+    return count
+
+
 # ----------------------------------------------------------------------------
 # Reference distributions for lam ~ Beta(alpha, alpha).
 

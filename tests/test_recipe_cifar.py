@@ -1,16 +1,21 @@
 """recipes/cifar.py: the smoke setting on tfds mock data, end to end: killed
-after its first epoch, resumed, reported; the paper's setting; bad input."""
+after its first epoch, resumed, reported; more methods added to a finished
+workdir; the paper's setting; bad input."""
 
 import csv
+import shutil
 import time
+import types
 
 import keras
 import pytest
 
 from recipes import cifar
-from recipes.lib import cli, data, images, schedules, training
+from recipes.lib import (
+    cli, data, images, models, reporting, schedules, settings, training,
+)
 from recipes.lib.storage import read_json
-from tests.helpers import assert_plotted_png
+from tests.helpers import assert_plotted_png, plotted_cycle_colours
 
 # 16 training images, batch 8: two steps an epoch; 16 test images. On
 # TensorFlow the tiny steps run faster than XLA compiles them (the default,
@@ -151,6 +156,152 @@ def test_resume_with_other_settings_is_refused(resumed_run, capsys):
     assert "epochs: 2 then, 3 now" in capsys.readouterr().err
 
 
+@pytest.fixture(scope="module")
+def extended_run(resumed_run, tmp_path_factory):
+    """A copy of the finished ERM + mixup workdir, rerun with `--method
+    switch cutmix mixup`; records the curves the recipe plotted."""
+    import tensorflow_datasets as tfds
+
+    first_workdir, _, first, _ = resumed_run
+    workdir = tmp_path_factory.mktemp("cifar_more") / "run"
+    shutil.copytree(first_workdir, workdir)
+    plotted = []
+    real_plot = reporting.plot_error_curves
+
+    def recording_plot(path, curves, **kwargs):
+        plotted.append(dict(curves))
+        return real_plot(path, curves, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch, tfds.testing.mock_data(
+        num_examples=16
+    ):
+        patch.setattr(reporting, "plot_error_curves", recording_plot)
+        results = cifar.main(SMOKE_ARGS + [
+            "--method", "switch", "cutmix", "mixup", "--workdir", str(workdir)
+        ])
+    return workdir, first, results, plotted
+
+
+def test_more_methods_join_a_finished_workdir(extended_run):
+    workdir, first, results, _ = extended_run
+    # Trained in the order asked; mixup was done, ERM is kept from the first
+    # run: one result per method, in the table's order.
+    assert (results["trained_runs"], results["skipped_runs"]) == (2, 1)
+    assert list(results["runs"]) == ["erm", "mixup", "cutmix", "switch"]
+    for method in ("erm", "mixup"):
+        assert results["runs"][method] == first["runs"][method]
+    history = _history(workdir)
+    assert [(r["method"], r["epoch"]) for r in history[4:]] == [
+        ("switch", "0"), ("switch", "1"), ("cutmix", "0"), ("cutmix", "1")
+    ]
+    for method in ("cutmix", "switch"):
+        run = results["runs"][method]
+        # The switch's alpha is its mixup's: --alpha, 1 in the smoke setting.
+        assert (run["alpha"], run["epochs"], run["resumed_at_epoch"]) == (1.0, 2, 0)
+        assert run["test_error_by_epoch"] == pytest.approx([
+            100 * (1 - float(r["val_accuracy"]))
+            for r in history if r["method"] == method
+        ])
+    assert read_json(workdir / "results.json")["runs"] == results["runs"]
+
+
+def test_table_has_a_column_per_method(extended_run):
+    _, _, results, _ = extended_run
+    lines = results["table"].splitlines()
+    assert lines[1].split() == [
+        "dataset", "model", "ERM", "mixup", "(α", "=", "1)", "CutMix", "(α", "=",
+        "1)", "switch", "(mixup", "α", "=", "1,", "CutMix", "α", "=", "1)",
+        "paper", "ERM", "paper", "mixup",
+    ]
+    assert lines[3].split()[3:] == ["-", "-", "-", "-", "5.6", "4.2"]
+    ours = lines[9].split()
+    assert ours[:3] == ["CIFAR-10", "small", "CNN"]
+    assert [float(v) for v in ours[3:7]] == pytest.approx(
+        [results["runs"][m]["test_error"]
+         for m in ("erm", "mixup", "cutmix", "switch")],
+        abs=0.05,
+    )
+    assert ours[7:] == ["-", "-"]
+
+
+def test_curves_figure_has_one_curve_per_method(extended_run):
+    workdir, _, results, plotted = extended_run
+    # One distinct label per method (a CutMix and a mixup run of one alpha
+    # used to share "mixup (α = 1)", one curve overwriting the other).
+    assert plotted == [{
+        "ERM": results["runs"]["erm"]["test_error_by_epoch"],
+        "mixup (α = 1)": results["runs"]["mixup"]["test_error_by_epoch"],
+        "CutMix (α = 1)": results["runs"]["cutmix"]["test_error_by_epoch"],
+        "switch (mixup α = 1, CutMix α = 1)":
+            results["runs"]["switch"]["test_error_by_epoch"],
+    }]
+    assert plotted_cycle_colours(workdir / "figure3b.png") == 4
+
+
+def test_first_workdirs_figure_has_its_two_curves(resumed_run):
+    workdir, _, _, _ = resumed_run
+    assert plotted_cycle_colours(workdir / "figure3b.png") == 2
+
+
+def test_methods_option_takes_several_and_both_is_erm_then_mixup():
+    def methods(*argv):
+        config = cli.parse_config(cifar.CIFARConfig, "cifar", list(argv)).config
+        return config.method, training.recipe_methods(config.method)
+
+    assert methods() == (("both",), ["erm", "mixup"])
+    assert methods("--method", "both") == (("both",), ["erm", "mixup"])
+    assert methods("--method", "cutmix", "erm") == (
+        ("cutmix", "erm"), ["cutmix", "erm"]
+    )
+    # A method named twice (here through both) runs once, where first named.
+    assert methods("--method", "mixup", "both", "switch") == (
+        ("mixup", "both", "switch"), ["mixup", "erm", "switch"]
+    )
+    assert training.recipe_methods("both") == ["erm", "mixup"]  # ImageNet's
+    assert training.recipe_methods("cutmix") == ["cutmix"]
+
+
+def test_bad_methods_in_code_are_value_errors():
+    with pytest.raises(ValueError, match="--method values must be one of erm, "
+                       "mixup, cutmix, switch, both, got erm cutout"):
+        cifar.CIFARConfig(method=("erm", "cutout"))
+    with pytest.raises(ValueError, match="--method must name one or more of "
+                       "erm, mixup, cutmix, switch, both, got none"):
+        cifar.CIFARConfig(method=())
+
+
+def test_small_cnn_is_the_robustness_recipes_small_cnn(resumed_run):
+    _, _, results, _ = resumed_run
+    # Built for Fashion-MNIST it is, layer by layer, the network the
+    # robustness recipes train there.
+    fashion_mnist = types.SimpleNamespace(image_shape=(28, 28, 1), num_classes=10)
+    setting = settings.SETTINGS["fashion_mnist"]
+    ours = cifar.MODELS["small_cnn"].build(
+        fashion_mnist.image_shape, fashion_mnist.num_classes, setting.weight_decay
+    )
+    theirs = settings.build_classifier(setting, fashion_mnist)
+    assert [layer.get_config() for layer in ours.layers] == [
+        layer.get_config() for layer in theirs.layers
+    ]
+    assert models.SMALL_CNN_FILTERS == (32, 64, 128)
+    # The smoke run's net on 32x32 RGB, trainable parameters counted by hand:
+    # 3x3 convolutions without bias, 9 x (3*32 + 32*32 + 32*64 + 64*64 +
+    # 64*128 + 128*128) = 286,560; BatchNorm gamma and beta, 2 x 2 x (32 + 64
+    # + 128) = 896; the classifier 128*10 + 10 = 1,290.
+    for method in ("erm", "mixup"):
+        assert results["runs"][method]["parameters"] == 286_560 + 896 + 1_290
+
+
+def test_another_seed_in_the_workdir_is_refused(resumed_run, capsys):
+    # Its runs are keyed by method: a rerun with --seed 1 would otherwise
+    # report seed 0's runs as its own.
+    workdir, _, _, _ = resumed_run
+    with pytest.raises(SystemExit) as exit_info:
+        cifar.main(SMOKE_ARGS + ["--seed", "1", "--workdir", str(workdir)])
+    assert exit_info.value.code == 2
+    assert "seed: 0 then, 1 now" in capsys.readouterr().err
+
+
 def test_missing_cifar_stops_within_seconds_with_instructions(
     tmp_path, monkeypatch, capsys
 ):
@@ -170,7 +321,7 @@ def test_missing_cifar_stops_within_seconds_with_instructions(
 def test_default_config_is_the_papers_setting():
     config = cifar.CIFARConfig()
     assert (config.dataset, config.model, config.method) == (
-        "cifar10", "preact_resnet18", "both"
+        "cifar10", "preact_resnet18", ("both",)
     )
     assert (config.epochs, config.batch_size, config.learning_rate) == (200, 128, 0.1)
     assert (config.weight_decay, config.momentum, config.alpha) == (1e-4, 0.9, 1.0)
@@ -204,6 +355,9 @@ def test_schedule_divides_by_ten_at_the_milestones():
          "cifar100, synthetic or the path of a .npz file or a folder"),
         (["--model", "resnet50"], "--model: invalid choice: 'resnet50'"),
         (["--method", "cutout"], "--method: invalid choice: 'cutout'"),
+        (["--method", "erm", "cutout"],
+         "--method: invalid choice: 'cutout' (choose from "),
+        (["--method"], "--method: expected at least one argument"),
         (["--alpha", "0"], "--alpha must be > 0, got 0.0"),
         (["--alpha", "inf"], "--alpha must be > 0, got inf"),
         (["--milestones", "150", "100"], "--milestones must be increasing"),

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from recipes.lib import cli, data, harness, reporting, schedules, storage
+from recipes.lib import cli, data, harness, images, reporting, schedules, storage
 
 
 @dataclasses.dataclass(frozen=True)
@@ -610,3 +610,21 @@ def test_method_label_names_every_run_one_way():
     assert reporting.method_label(0.0, dropout=0.5) == "ERM + dropout (p = 0.5)"
     assert (reporting.method_label(8.0, dropout=0.3)
             == "mixup + dropout (α = 8, p = 0.3)")
+
+
+def test_method_label_names_each_mixing_method():
+    assert reporting.method_label(1.0, method="cutmix") == "CutMix (α = 1)"
+    # The switch's CutMix alpha is timm's 1.0 whatever its mixup alpha.
+    assert (reporting.method_label(0.8, method="switch")
+            == "switch (mixup α = 0.8, CutMix α = 1)")
+    assert reporting.method_label(1.0, method="mixup") == "mixup (α = 1)"
+    assert reporting.method_label(1.0, method="erm") == "ERM"
+    assert reporting.method_label(0.0, method="cutmix") == "ERM"
+    # Every --method value has a name, and no two share one.
+    names = [
+        reporting.method_label(1.0, method=m) for m in ("erm", *images.MIXING_METHODS)
+    ]
+    assert len(set(names)) == len(names) == 1 + len(images.MIXING_METHODS)
+    with pytest.raises(ValueError, match="`method` must be one of erm, mixup, "
+                       "cutmix, switch, got 'cutout'"):
+        reporting.method_label(1.0, method="cutout")

@@ -212,12 +212,17 @@ def preact_resnet18(
 # Small CNN for Optical Digits (8x8): the laptop-scale stand-in for PreAct
 # ResNet-18 in the robustness and ablation recipes (issue 6).
 
+# The small CNN's stages: the one the robustness and ablation recipes train on
+# digits, Fashion-MNIST and the user's data (settings.build_classifier), and
+# CIFAR's small_cnn.
+SMALL_CNN_FILTERS = (32, 64, 128)
+
 
 def small_cnn(
     input_shape: Sequence[int] = (8, 8, 1),
     num_classes: int = 10,
     *,
-    filters: Sequence[int] = (32, 64, 128),
+    filters: Sequence[int] = SMALL_CNN_FILTERS,
     weight_decay: float = 0.0,
     dropout: float = 0.0,
     batchnorm_momentum: float = 0.99,

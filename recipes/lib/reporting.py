@@ -4,8 +4,8 @@
 aligned plain-text table, also written as CSV), `bar_chart`,
 `plot_error_curves` and `save_figure` (PNG, Agg backend), `progress_bar`
 (keras.utils.Progbar over many runs), and the two names every recipe prints:
-`method_label` ("ERM", "mixup (α = 1)", ...) and `error_percent` (top-k
-error of logits).
+`method_label` ("ERM", "mixup (α = 1)", "CutMix (α = 1)", ...) and
+`error_percent` (top-k error of logits).
 """
 
 from __future__ import annotations
@@ -20,16 +20,38 @@ from typing import Any
 import keras
 import numpy as np
 
+from recipes.lib import images
+
+
+# How each mixing method of `images.MIXING_METHODS` (the --method values) is
+# named in tables and figures.
+METHOD_NAMES = {"mixup": "mixup", "cutmix": "CutMix", "switch": "switch"}
+
 
 def method_label(
-    alpha: float, *, dropout: float = 0.0, model: str = ""
+    alpha: float, *, dropout: float = 0.0, model: str = "", method: str = "mixup"
 ) -> str:
-    """How a run is named in every table and figure: "ERM" (alpha 0) or
-    "mixup (α = 1)", with " + dropout (p = 0.5)" folded in, and `model` (e.g.
-    "GAN") after the method: "mixup GAN (α = 0.2)"."""
-    method = "ERM" if alpha == 0 else "mixup"
-    name = f"{method} {model}" if model else method
-    settings = [] if alpha == 0 else [f"α = {alpha:g}"]
+    """How a run is named in every table and figure: "ERM" (alpha 0, or
+    method "erm") or "mixup (α = 1)", with " + dropout (p = 0.5)" folded in,
+    and `model` (e.g. "GAN") after the method: "mixup GAN (α = 0.2)".
+    `method` names the mixing: "CutMix (α = 1)"; the switch's alpha is its
+    mixup's and its CutMix alpha timm's (`images.TIMM_SWITCH`): "switch
+    (mixup α = 0.8, CutMix α = 1)"."""
+    if method != "erm" and method not in METHOD_NAMES:
+        raise ValueError(
+            f"`method` must be one of erm, {', '.join(METHOD_NAMES)}, got "
+            f"{method!r}"
+        )
+    erm = alpha == 0 or method == "erm"
+    mixing = "ERM" if erm else METHOD_NAMES[method]
+    name = f"{mixing} {model}" if model else mixing
+    if erm:
+        settings = []
+    elif method == "switch":
+        settings = [f"mixup α = {alpha:g}",
+                    f"CutMix α = {images.TIMM_SWITCH['cutmix_alpha']:g}"]
+    else:
+        settings = [f"α = {alpha:g}"]
     if dropout:
         name += " + dropout"
         settings.append(f"p = {dropout:g}")

@@ -188,7 +188,8 @@ def build_classifier(
         )
     return models.small_cnn(
         data.image_shape, data.num_classes,
-        filters=(8,) if setting.model == "small_cnn_tiny" else (32, 64, 128),
+        filters=(8,) if setting.model == "small_cnn_tiny"
+        else models.SMALL_CNN_FILTERS,
         weight_decay=setting.weight_decay, dropout=dropout,
     )
 

@@ -13,7 +13,7 @@
   and `check_global_batch`.
 - `METHODS` / `recipe_methods`: what --method means: erm, each mixing method
   of `images.MIXING_METHODS` (a new one there is a new --method value), or
-  both (ERM then mixup, same seed).
+  both (ERM then mixup, same seed); CIFAR's --method takes several.
 """
 
 from __future__ import annotations
@@ -38,9 +38,16 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 METHODS = ("erm", *images.MIXING_METHODS, "both")
 
 
-def recipe_methods(method: str) -> list[str]:
-    """The runs a --method value asks for, in training order."""
-    return ["erm", "mixup"] if method == "both" else [method]
+def recipe_methods(method: str | Sequence[str]) -> list[str]:
+    """The runs a --method value (or several) asks for, in training order:
+    `both` is erm then mixup; a method asked for twice runs once."""
+    values = [method] if isinstance(method, str) else list(method)
+    runs: list[str] = []
+    for value in values:
+        for run in ["erm", "mixup"] if value == "both" else [value]:
+            if run not in runs:
+                runs.append(run)
+    return runs
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -236,26 +243,42 @@ def train_at_scale(
     name: str,
     learning_rate: str,
     show: Sequence[str],
+    keep_earlier: bool = False,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """The CIFAR and ImageNet loop: the config's precision and data
     parallelism, then `train_method(method, scope)` for each --method not yet
     finished (after a line that says what: `name`, the model, the schedule
     whose rate `learning_rate` describes...). Returns (the run of
     each method, the results every such recipe reports: model, data,
-    milestones, replicas, median epoch time)."""
+    milestones, replicas, median epoch time).
+
+    keep_earlier: also return the methods that an earlier invocation finished
+    in this workdir and this one did not ask for (all methods then in METHODS
+    order), so that `--method erm mixup`, then `--method cutmix` in the same
+    workdir, reports all three. The workdir's settings are the same for all
+    of them: `harness.Run` refuses a workdir made with other settings."""
     keras.config.set_dtype_policy(config.precision)
     scope, replicas = data_parallel(config.tpu)
     check_global_batch(config.batch_size, replicas)
+    methods = recipe_methods(config.method)
     rows = run.train(
-        [{"method": method} for method in recipe_methods(config.method)],
+        [{"method": method} for method in methods],
         lambda unit: train_method(unit["method"], scope),
         headline=f"{name}: {config.architecture().title}, {config.epochs} epochs, "
         f"batch {config.batch_size} on {replicas} device(s), {learning_rate} / 10 "
         f"at epochs {' '.join(map(str, config.schedule_milestones()))}, "
-        f"precision {config.precision}; methods "
-        f"{' '.join(recipe_methods(config.method))}",
+        f"precision {config.precision}; methods {' '.join(methods)}",
         show=show,
     )
+    if keep_earlier:
+        earlier = [row for row in run.rows.rows() if row["method"] not in methods]
+        if earlier:
+            print(
+                f"also reporting {' '.join(row['method'] for row in earlier)}: "
+                f"finished earlier in {run.workdir}",
+                flush=True,
+            )
+        rows = sorted(rows + earlier, key=lambda row: METHODS.index(row["method"]))
     # The first epoch of a fit includes compilation.
     epoch_seconds = [s for row in rows for s in row["epoch_seconds"][1:]]
     return {row["method"]: row for row in rows}, {
