@@ -111,7 +111,7 @@ def test_every_image_recipe_declares_the_same_option():
 def test_setting_keys():
     assert settings.setting_key("digits") == "digits"
     assert settings.setting_key("cifar100") == "cifar10"
-    assert settings.setting_key("/some/folder") == "fashion_mnist"
+    assert settings.setting_key("/some/folder") == settings.PATH_SETTING
     assert settings.setting_key("mnist") == "fashion_mnist"
 
 
@@ -245,7 +245,11 @@ def test_missing_fashion_mnist_stops_in_seconds_saying_how_to_install(
     # Offline: tensorflow-datasets must not try to download.
     monkeypatch.setattr(data, "network_available", lambda: False)
     start = time.perf_counter()
-    with pytest.raises(RecipeError, match=r"apt-get install dataset-fashion-mnist.*--dataset PATH"):
+    with pytest.raises(
+        RecipeError,
+        match=r"apt-get install dataset-fashion-mnist.*--dataset PATH.*--dataset "
+        r"digits \(scikit-learn's Optical Digits: offline",
+    ):
         datasets.load("fashion_mnist", data_dir=str(tmp_path / "tfds"))
     assert time.perf_counter() - start < 30
 

@@ -174,7 +174,8 @@ def test_small_cnn_batchnorm_averages_like_pytorch_and_latent_rows_wrap():
 def test_digits_defaults_are_the_robustness_recipes_digits_setting():
     config = ablation.AblationConfig(dataset="digits")
     assert config.setting() == settings.SETTINGS["digits"]
-    assert config.neighbours() == 10
+    assert config.neighbours(np.repeat(np.arange(10), 144)) == 10
+    assert config.reported_epochs() == 10
     assert len(config.row_ids()) == 20  # Layers 3 and 4 have no counterpart
     faster = ablation.AblationConfig(dataset="digits", lr=0.05, epochs=10,
                                      milestones=(5,))
@@ -196,4 +197,4 @@ def test_config_refuses_unknown_rows_and_latent_layers_without_counterpart():
     setting = config.setting()
     assert len(config.row_ids()) == 22 and setting.epochs == 200
     assert setting.learning_rate == 0.1 and setting.milestones == (100, 150)
-    assert config.neighbours() == 200
+    assert config.neighbours(np.repeat(np.arange(10), 5000)) == 200

@@ -494,7 +494,8 @@ def _load_named_idx(name: str, data_dir: str | None) -> images.ImageArrays:
             f"--dataset {name}: no IDX files found in "
             f"{' or '.join(SYSTEM_DATA_DIRS)} and {error}. Install them with "
             f"{install}pass --dataset PATH, a folder holding the four IDX files "
-            f"(train-images-idx3-ubyte.gz ...)"
+            f"(train-images-idx3-ubyte.gz ...); or run on --dataset digits "
+            f"(scikit-learn's Optical Digits: offline, no download)"
         ) from error
     return checked_arrays(name, x_train, y_train, x_test, y_test, f"tfds {name}")
 

@@ -1,14 +1,16 @@
 """How the robustness and ablation recipes train an image classifier on
 each data set, and the options they share.
 
-- `TrainingSetting` and `SETTINGS`: per data set, the model and the
-  training setting (the paper's section 3.2 on cifar10; scaled-down ones on
-  digits, Fashion-MNIST and synthetic images); `setting_key` says which one a
-  --dataset value (`datasets.dataset_option`: a name or a path) takes.
+- `TrainingSetting` and `SETTINGS`: per data set, the model, the training
+  setting and how many of its images are used (the paper's section 3.2 on
+  cifar10; scaled-down ones on digits, Fashion-MNIST, the user's own data
+  and synthetic images); `setting_key` says which one a --dataset value
+  (`datasets.dataset_option`: a name or a path) takes.
 - `ImageTrainingConfig`: the data and training options of `corrupted_labels`,
   `adversarial` and `between`; an option left unset takes the data set's
-  setting: `config.setting()` is `SETTINGS[dataset]` with the options given
-  laid over it (`dataclasses.replace`).
+  setting: `config.setting()` is `SETTINGS[setting_key(dataset)]`, with the
+  recipe's own values for that data set (`setting_overrides`), with the
+  options given laid over it (`dataclasses.replace`).
 - `train_classifier`: one run of `training.fit_classifier` in that setting,
   ERM (alpha 0) or mixup through the same pipeline;
   `train_and_save_classifier` also saves the model for a later process.
@@ -18,8 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
@@ -41,6 +44,9 @@ class TrainingSetting:
     momentum: float
     weight_decay: float
     augment: str  # images.AUGMENTATIONS
+    # The first N training / test images (datasets.load); None: all of them.
+    limit_train: int | None = None
+    limit_test: int | None = None
 
 
 #  cifar10: the paper's section 3.2, which sections 3.4, 3.8 and Figure 2
@@ -50,12 +56,21 @@ class TrainingSetting:
 #  digits: the small CNN on 1,437 8x8 training images; the same schedule
 #    shape over 30 epochs (a CPU runs one in about 20 s) from lr 0.02 (at 0.1
 #    this small net diverges in its first epochs), no augmentation.
-#  fashion_mnist: the small CNN on 60,000 28x28 training images (also MNIST
-#    and the user's own data: a .npz, an image folder, IDX files); the same
-#    schedule shape over 15 epochs of minibatches of 128 from lr 0.05, no
-#    augmentation.
+#  fashion_mnist (also mnist): the CPU-scale benchmark. The small CNN on the
+#    first 6,000 of the 60,000 28x28 training images (600 a class) and the
+#    first 5,000 of the 10,000 test images, so that one test image is 0.02
+#    points (digits: 0.28); the same schedule shape over 10 epochs of 47
+#    minibatches of 128 from lr 0.05 (divided by 10 after epochs 5 and 8),
+#    no augmentation. A run takes about 3 min on one core, so a recipe's
+#    whole table fits in hours of a 2-core CPU (measured: recipes/README.md;
+#    all 60,000 images cost about 50 min a run of 15 epochs there).
+#  path (the user's own data: a .npz, an image folder, IDX files): the small
+#    CNN on ALL of its images (a user's data is never silently truncated:
+#    --limit-train/--limit-test do it on request), the schedule shape over 15
+#    epochs of minibatches of 128 from lr 0.05, no augmentation.
 #  synthetic: uniformly random 8x8 images for smoke runs (no signal), a
 #    one-stage small CNN (compiles in a fraction of the time).
+PATH_SETTING = "path"
 SETTINGS = {
     "cifar10": TrainingSetting(
         "preact_resnet18", epochs=200, batch_size=128, learning_rate=0.1,
@@ -66,6 +81,11 @@ SETTINGS = {
         milestones=(15, 23), momentum=0.9, weight_decay=1e-4, augment="none",
     ),
     "fashion_mnist": TrainingSetting(
+        "small_cnn", epochs=10, batch_size=128, learning_rate=0.05,
+        milestones=(5, 8), momentum=0.9, weight_decay=1e-4, augment="none",
+        limit_train=6000, limit_test=5000,
+    ),
+    PATH_SETTING: TrainingSetting(
         "small_cnn", epochs=15, batch_size=128, learning_rate=0.05,
         milestones=(8, 12), momentum=0.9, weight_decay=1e-4, augment="none",
     ),
@@ -74,16 +94,70 @@ SETTINGS = {
         milestones=(1,), momentum=0.9, weight_decay=1e-4, augment="none",
     ),
 }
-# The CPU-scale default of the robustness and ablation recipes.
-DEFAULT_DATASET = "digits"
+# The CPU-scale default of the robustness and ablation recipes
+# (`--dataset digits` runs in minutes, offline).
+DEFAULT_DATASET = "fashion_mnist"
+# How help texts name the --dataset values of each setting (synthetic, the
+# smoke runs' setting, is left out).
+SETTING_USERS = {
+    "cifar10": "cifar10/cifar100",
+    "digits": "digits",
+    "fashion_mnist": "fashion_mnist/mnist",
+    PATH_SETTING: "a path",
+}
 
 
 def setting_key(dataset: str) -> str:
-    """The SETTINGS entry a --dataset value trains in: its own, cifar10's for
-    cifar100, fashion_mnist's for mnist and for a path (the user's data)."""
-    if dataset in SETTINGS:
-        return dataset
-    return "cifar10" if dataset == "cifar100" else "fashion_mnist"
+    """The SETTINGS entry a --dataset value trains in: a name its own,
+    cifar10's for cifar100, fashion_mnist's for mnist; a path (the user's
+    data, `datasets.check_dataset`) PATH_SETTING's."""
+    if dataset not in datasets.NAMES:
+        return PATH_SETTING
+    return {"cifar100": "cifar10", "mnist": "fashion_mnist"}.get(dataset, dataset)
+
+
+def defaults_text(value_of: Callable[[str], Any], *, paper: bool = True) -> str:
+    """'default: 200 on cifar10/cifar100 (the paper's); 30 on digits; ...':
+    value_of(key) for each SETTINGS key of SETTING_USERS, grouped by value,
+    for an option's help text; `paper` marks cifar10's value as the
+    paper's."""
+    by_value: dict[Any, list[str]] = {}
+    for key, users in SETTING_USERS.items():
+        if paper and key == "cifar10":
+            users += " (the paper's)"
+        by_value.setdefault(value_of(key), []).append(users)
+
+    def shown(value):
+        if value is None:
+            return "all images"
+        if isinstance(value, tuple):
+            return " ".join(shown(v) for v in value)
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    def listed(users):
+        if len(users) == 1:
+            return users[0]
+        return f"{', '.join(users[:-1])} and {users[-1]}"
+
+    return "default: " + "; ".join(
+        f"{shown(value)} on {listed(users)}" for value, users in by_value.items()
+    )
+
+
+def defaults_help(
+    field: str,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    *,
+    paper: bool = True,
+) -> str:
+    """`defaults_text` of a TrainingSetting field: its value in each
+    setting, with a recipe's `setting_overrides`."""
+    return defaults_text(
+        lambda key: (overrides or {}).get(key, {}).get(
+            field, getattr(SETTINGS[key], field)
+        ),
+        paper=paper,
+    )
 
 
 def check_milestones(milestones: tuple[int, ...], epochs: int | None = None) -> None:
@@ -105,6 +179,23 @@ def dataset_option(**kwargs: Any) -> Any:
     return datasets.dataset_option(DEFAULT_DATASET, **kwargs)
 
 
+def limit_option(
+    split: str, *, smoke: int, overrides: dict[str, dict[str, Any]] | None = None
+) -> Any:
+    """--limit-train (split "train") or --limit-test ("test"): given, it
+    replaces the setting's limit (`setting()`); a limit at or above the
+    set's size keeps all its images (datasets.load takes the first N)."""
+    images_of = "training" if split == "train" else "test"
+    fashion_mnist_size = 60000 if split == "train" else 10000
+    return option(
+        None, f"use only the first N {images_of} images "
+        f"({defaults_help(f'limit_{split}', overrides, paper=False)}); N at "
+        f"or above the set's size uses all its {images_of} images (e.g. "
+        f"{fashion_mnist_size} on fashion_mnist)", smoke=smoke, metavar="N",
+        minimum=1,
+    )
+
+
 def data_dir_option() -> Any:
     return option(
         None, "tensorflow-datasets data directory (cifar10, cifar100; "
@@ -116,29 +207,31 @@ def data_dir_option() -> Any:
 @dataclasses.dataclass(frozen=True)
 class ImageTrainingConfig(RecipeConfig):
     """Data and training options shared by the robustness recipes; the
-    training options left unset take the data set's setting (SETTINGS)."""
+    training options left unset take the data set's setting (SETTINGS, with
+    the recipe's `setting_overrides`)."""
+
+    # A recipe's own values of some settings, by SETTINGS key (e.g.
+    # corrupted_labels trains longer on fewer Fashion-MNIST images); the
+    # options given are laid over them.
+    setting_overrides: ClassVar[dict[str, dict[str, Any]]] = {}
 
     dataset: str = dataset_option()
     data_dir: str | None = data_dir_option()
-    limit_train: int | None = training.limit_option("training", smoke=96)
-    limit_test: int | None = training.limit_option("test", smoke=48)
+    limit_train: int | None = limit_option("train", smoke=96)
+    limit_test: int | None = limit_option("test", smoke=48)
     epochs: int | None = option(
-        None, "training epochs (default: 200 on cifar10 as the paper, 30 on "
-        "digits, 15 on fashion_mnist and your own data)", smoke=2, minimum=1,
+        None, f"training epochs ({defaults_help('epochs')})", smoke=2, minimum=1,
     )
     batch_size: int | None = option(
-        None, "minibatch size (default: 128 on cifar10 as the paper, 64 on digits, "
-        "128 on fashion_mnist)",
-        smoke=32, minimum=1,
+        None, f"minibatch size ({defaults_help('batch_size')})", smoke=32, minimum=1,
     )
     learning_rate: float | None = option(
-        None, "initial SGD learning rate (default: 0.1 on cifar10 as the paper, "
-        "0.02 on digits, 0.05 on fashion_mnist)", above=0,
+        None, f"initial SGD learning rate ({defaults_help('learning_rate')})", above=0,
     )
     milestones: tuple[int, ...] | None = option(
-        None, "epochs after which the learning rate is divided by 10 (default: "
-        "100 150 on cifar10 as the paper, 15 23 on digits, 8 12 on fashion_mnist)", smoke=(1,),
-        metavar="EPOCH",
+        None, f"epochs after which the learning rate is divided by 10 "
+        f"({defaults_help('milestones')})",
+        smoke=(1,), metavar="EPOCH",
     )
     momentum: float | None = option(
         None, "SGD momentum (default 0.9)", minimum=0, below=1
@@ -157,22 +250,30 @@ class ImageTrainingConfig(RecipeConfig):
             check_milestones(self.milestones)
 
     def setting(self) -> TrainingSetting:
-        """The data set's setting with the options given laid over it."""
+        """The data set's setting, with the recipe's own values for it
+        (`setting_overrides`), with the options given laid over it."""
+        key = setting_key(self.dataset)
         given = {
             field.name: getattr(self, field.name)
             for field in dataclasses.fields(TrainingSetting)
             if getattr(self, field.name, None) is not None
         }
-        return dataclasses.replace(SETTINGS[setting_key(self.dataset)], **given)
+        return dataclasses.replace(
+            SETTINGS[key], **{**self.setting_overrides.get(key, {}), **given}
+        )
 
 
 def load_data(config: Any) -> images.ImageArrays:
-    """The config's `dataset` as arrays (`datasets.load`), limited by
-    `limit_train` and `limit_test` (synthetic: random 8x8 images seeded by
-    the config's seed; nothing is read)."""
+    """The config's `dataset` as arrays (`datasets.load`), limited to the
+    first `limit_train` and `limit_test` images of its setting
+    (`config.setting()`: the data set's limits unless the options give
+    others; synthetic: random 8x8 images seeded by the config's seed, 256
+    and 64 of them unless limited; nothing is read)."""
+    setting = config.setting()
     return datasets.load(
-        config.dataset, data_dir=config.data_dir, limit_train=config.limit_train,
-        limit_test=config.limit_test, seed=config.seed,
+        config.dataset, data_dir=config.data_dir,
+        limit_train=setting.limit_train, limit_test=setting.limit_test,
+        seed=config.seed,
     )
 
 
