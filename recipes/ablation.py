@@ -221,7 +221,10 @@ class AblationConfig(cli.RecipeConfig):
                 f"Layer 1, 2 and 5)"
             )
         setting = self.setting()
-        settings.check_milestones(setting.milestones, setting.epochs)
+        settings.check_milestones(
+            setting.milestones, setting.epochs,
+            default_of=None if self.milestones is not None else self.dataset,
+        )
 
     def setting(self) -> settings.TrainingSetting:
         """The data set's setting with the options given laid over it."""

@@ -138,8 +138,11 @@ def test_the_paper_grid_is_the_default_on_cifar10():
     assert setting.milestones == (100, 150) and setting.augment == "cifar"
     assert config.grid() == recipe.PAPER_GRID
     # An option given replaces the data set's value, the others stay.
-    fewer = recipe.CorruptedLabelsConfig(dataset="cifar10", epochs=20, alphas=(4.0,))
+    fewer = recipe.CorruptedLabelsConfig(
+        dataset="cifar10", epochs=20, milestones=(10, 15), alphas=(4.0,)
+    )
     assert (fewer.setting().epochs, fewer.setting().batch_size) == (20, 128)
+    assert fewer.setting().milestones == (10, 15)
     assert fewer.grid().alphas == (4.0,) and fewer.grid().dropout == PAPER_DROPOUT
     assert len(recipe.units(config)) == 3 * (1 + 4 + 4 + 4 * 3)
 

@@ -135,10 +135,10 @@ def test_corrupted_labels_trains_longer_on_fewer_fashion_mnist_images(dataset):
     # Options given still replace the recipe's own values.
     given = parsed("corrupted_labels", [
         "--dataset", dataset, "--limit-train", "5000", "--epochs", "20",
-        "--alphas", "1",
+        "--milestones", "10", "15", "--alphas", "1",
     ])
     assert (given.setting().limit_train, given.setting().limit_test) == (5000, 2000)
-    assert (given.setting().epochs, given.setting().milestones) == (20, (30, 45))
+    assert (given.setting().epochs, given.setting().milestones) == (20, (10, 15))
     assert given.grid().alphas == (1.0,) and given.grid().dropout == (0.5,)
 
 
@@ -237,3 +237,19 @@ def test_the_default_without_fashion_mnist_stops_in_seconds_saying_what_to_do(
     assert "apt-get install dataset-fashion-mnist" in error
     assert "tfds.builder('fashion_mnist'" in error  # how to get it with tfds
     assert "--dataset digits" in error and "offline" in error
+
+
+@pytest.mark.parametrize("recipe", ["corrupted_labels", "between", "ablation"])
+def test_short_epochs_with_default_milestones_name_the_default(recipe):
+    # A schedule whose milestones never come would silently keep the first
+    # learning rate: refused, naming the default the user did not give.
+    config_class = RECIPES[recipe][1]
+    with pytest.raises(ValueError, match=r"--epochs 4 ends before "
+                       r"fashion_mnist's default --milestones \d+ \d+: pass "
+                       r"--milestones with epochs in \[1, 4\)"):
+        config_class(dataset="fashion_mnist", epochs=4)
+    with pytest.raises(ValueError, match=r"--milestones must be increasing "
+                       r"epochs in \[1, 4\), got \(2, 4\)"):
+        config_class(epochs=4, milestones=(2, 4))
+    config = parsed(recipe, ["--epochs", "4", "--milestones", "2", "3"])
+    assert (config.setting().epochs, config.setting().milestones) == (4, (2, 3))

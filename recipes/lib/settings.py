@@ -160,13 +160,27 @@ def defaults_help(
     )
 
 
-def check_milestones(milestones: tuple[int, ...], epochs: int | None = None) -> None:
-    """--milestones: increasing epochs >= 1 (and before the last epoch)."""
+def check_milestones(
+    milestones: tuple[int, ...],
+    epochs: int | None = None,
+    *,
+    default_of: str | None = None,
+) -> None:
+    """--milestones: increasing epochs >= 1 (and before the last epoch).
+    default_of names the data set whose default milestones these are (none
+    given), so the message says to pass --milestones with a short --epochs
+    instead of blaming an option the user never gave."""
     if list(milestones) != sorted(set(milestones)) or any(m < 1 for m in milestones):
         raise ValueError(
             f"--milestones must be increasing epochs >= 1, got {milestones}"
         )
     if epochs is not None and milestones and milestones[-1] >= epochs:
+        if default_of is not None:
+            raise ValueError(
+                f"--epochs {epochs} ends before {default_of}'s default "
+                f"--milestones {' '.join(map(str, milestones))}: pass "
+                f"--milestones with epochs in [1, {epochs})"
+            )
         raise ValueError(
             f"--milestones must be increasing epochs in [1, {epochs}), got "
             f"{milestones}"
@@ -246,8 +260,11 @@ class ImageTrainingConfig(RecipeConfig):
     fit_verbose: int = fit_verbose_option()
 
     def validate(self):
-        if self.milestones is not None:
-            check_milestones(self.milestones)
+        setting = self.setting()
+        check_milestones(
+            setting.milestones, setting.epochs,
+            default_of=None if self.milestones is not None else self.dataset,
+        )
 
     def setting(self) -> TrainingSetting:
         """The data set's setting, with the recipe's own values for it
