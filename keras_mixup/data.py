@@ -23,6 +23,7 @@ def mixup_map(
     label_smoothing=0.0,
     pairing="random",
     target="mixed",
+    prob=1.0,
     seed=None,
 ):
     """A function for `tf.data.Dataset.map` that mixes batched data.
@@ -58,6 +59,9 @@ def mixup_map(
             (the label of the example with the larger weight: y_i where
             lam >= 0.5, else y_j; smoothed if `label_smoothing`). Sample
             weights follow the labels.
+        prob: probability that a batch (an example, with `per_sample`) is
+            mixed, as `MixUp(prob=...)`; the others come back unmixed bit
+            for bit (labels one-hot encoded, smoothed if `label_smoothing`).
         seed: int seed.
 
     Returns:
@@ -70,6 +74,7 @@ def mixup_map(
         label_smoothing=label_smoothing,
         pairing=pairing,
         target=target,
+        prob=prob,
         seed=seed,
     )
 
@@ -123,11 +128,12 @@ class MixUpMap(TFDataMixer):
 
     NAME = "mixup_map"
     OPTIONS = ("alpha", "per_sample", "num_classes", "label_smoothing",
-               "pairing", "target", "seed")
+               "pairing", "target", "prob", "seed")
 
-    def __init__(self, alpha=1.0, *, pairing="random", **options):
+    def __init__(self, alpha=1.0, *, pairing="random", prob=1.0, **options):
         super().__init__(alpha, **options)
         self.pairing = validation.validate_pairing(pairing)
+        self.prob = validation.validate_probability(prob, "prob")
 
     def mix_element(self, *element):
         data = element[0] if len(element) == 1 else element
@@ -144,6 +150,7 @@ class MixUpMap(TFDataMixer):
             label_smoothing=self.label_smoothing,
             pairing=self.pairing,
             target=self.target,
+            prob=self.prob,
             dtype=self.compute_dtype,
             backend=self._tf,
         )

@@ -201,6 +201,58 @@ def test_alpha_zero_is_bit_identical_in_tf_data(form):
             assert same_bits(g, w)
 
 
+# ----------------------------------------------------------------------------
+# prob: as MixUp(prob=...), a fraction of batches (examples) is mixed.
+
+
+def test_prob_zero_is_bit_identical_in_tf_data():
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(9, 4)).astype("float32")
+    y = rng.integers(0, K, size=(9,)).astype("int32")
+    sw = rng.uniform(size=(9,)).astype("float32")
+    fn = mixup_map(1.0, per_sample=True, prob=0.0, num_classes=K, seed=1)
+    out = collect(tf_dataset(x, y, sw, batch_size=4).map(fn))
+    for i, (xo, yo, swo) in enumerate(out):
+        rows = slice(4 * i, 4 * i + 4)
+        assert same_bits(xo, x[rows]) and same_bits(swo, sw[rows])
+        assert same_bits(yo, np_one_hot(y[rows], K))
+
+
+def test_prob_per_example_in_tf_data_mixes_that_fraction_by_the_formula():
+    b, prob = 2000, 0.3
+    rng = np.random.default_rng(7)
+    # An identity probe: row i of a mixed example is lam e_i + (1 - lam) e_j,
+    # which reveals its own lam and partner.
+    probe = np.eye(b, dtype="float32")
+    y = rng.integers(0, K, b).astype("int32")
+    fn = mixup_map(1.0, per_sample=True, prob=prob, num_classes=K, seed=3)
+    ((xo, yo),) = collect(tf_dataset(probe, y, batch_size=b).map(fn))
+    untouched = np.all(xo == probe, axis=1)
+    mixed = b - untouched.sum()
+    # Binomial(b, prob) within 4.5 standard deviations (an example paired
+    # with itself also comes out untouched: 1/b of the mixed ones).
+    assert abs(mixed - b * prob) <= 4.5 * np.sqrt(b * prob * (1 - prob)) + 2
+    assert same_bits(yo[untouched], np_one_hot(y[untouched], K))
+    lam = xo[np.arange(b), np.arange(b)]
+    xo_off = xo.copy()
+    xo_off[np.arange(b), np.arange(b)] = 0.0
+    partner = np.argmax(xo_off, axis=1)
+    want = (lam[:, None] * np_one_hot(y, K)
+            + (1 - lam[:, None]) * np_one_hot(y[partner], K))
+    np.testing.assert_allclose(yo[~untouched], want[~untouched], atol=1e-6)
+
+
+def test_prob_per_batch_frequency_in_tf_data():
+    n, prob = 300, 0.4
+    x = np.tile(np.eye(6, dtype="float32"), (n, 1))
+    fn = mixup_map(1.0, prob=prob, seed=2)
+    out = collect(tf_dataset(x, x, batch_size=6).map(fn))
+    mixed = sum(not same_bits(xo, np.eye(6, dtype="float32")) for xo, _ in out)
+    # An identity permutation (1/720) also leaves the batch untouched.
+    assert abs(mixed - n * prob) <= 4.5 * np.sqrt(n * prob * (1 - prob)) + 1
+    assert "prob=0.4" in repr(fn)
+
+
 def test_label_smoothing_in_tf_data():
     eps = 0.1
     y = np.array([2, 0, 1, 1], "int32")
@@ -282,6 +334,8 @@ def test_same_seed_same_first_epoch_and_epochs_differ():
         (dict(label_smoothing=1.0), r"`label_smoothing`.*\[0, 1\)"),
         (dict(per_sample=1), r"`per_sample`.*bool"),
         (dict(seed="1"), r"`seed`.*int"),
+        (dict(prob=1.5), r"`prob`.*\[0, 1\].*Received: prob=1.5"),
+        (dict(prob="0.5"), r"`prob`.*Received: prob='0.5'"),
     ),
 )
 def test_bad_arguments_raise_value_error_naming_them(kwargs, match):
