@@ -40,9 +40,11 @@ paper's eps/10 with 10 classes); Gaussian noise is added to the normalised
 images; the KNN tables use squared Euclidean distances between normalised,
 unaugmented training images.
 
-Measured here (recipes/README.md): digits, weight decay 1e-4, 3 seeds:
-ERM 0.42%, mixup 0.69% (the rows are within noise); paper (CIFAR-10) ERM
-5.53%, mixup 4.24%. 17 min a seed.
+Measured here (recipes/README.md), weight decay 1e-4: the default
+(Fashion-MNIST, 11 rows, 1 seed) ERM 12.04%, mixup 13.66%, every mixing
+row behind ERM in 10 epochs, 71 min for 22 runs; digits (3 seeds) ERM
+0.42%, mixup 0.69% (the rows are within noise), 17 min a seed; paper
+(CIFAR-10) ERM 5.53%, mixup 4.24%.
 """
 
 from __future__ import annotations

@@ -30,8 +30,9 @@ first 6,000 training and 5,000 test images, 10 epochs): 2 runs (ERM and
 mixup) of about 3 min each on one core, then the measures in-between 2,000
 training pairs.
 
-Measured here (recipes/README.md): misses at lambda 0.5 on digits ERM
-27.3%, mixup 1.7% (the paper's figure has no numbers). 2.5 min.
+Measured here (recipes/README.md): misses at lambda 0.5, the default
+(Fashion-MNIST) ERM 24.7%, mixup 9.6%, 7 min; digits ERM 27.3%, mixup
+1.7%, 2.5 min (the paper's figure has no numbers).
 """
 
 from __future__ import annotations

@@ -28,9 +28,10 @@ The default runs Fashion-MNIST's CPU-scale setting (`SETTING_OVERRIDES`:
 random labels) on a reduced grid: 15 runs (5 per level) of about 6 min on
 one core. `--dataset digits` runs 21 runs in about 16 min.
 
-Measured here (recipes/README.md): digits, 80% noise, last epoch ERM
-63.9%, mixup (alpha 32) 15.6%; paper (CIFAR-10) ERM 73.9%, mixup 30.9%.
-16 min for the 21 runs.
+Measured here (recipes/README.md), 80% noise, last epoch: the default
+(Fashion-MNIST) ERM 68.0% with the random labels memorised, mixup (alpha 8)
+33.2%, 2 hours for the 15 runs; digits ERM 63.9%, mixup (alpha 32) 15.6%,
+16 min for 21 runs; paper (CIFAR-10) ERM 73.9%, mixup 30.9%.
 """
 
 from __future__ import annotations
